@@ -1,0 +1,49 @@
+# datamgr: every target sets up what it needs, starting from python3 and make alone.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+STAMP   = $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
+HISTORY   = history_data/history_database.parquet
+INFERENCE = data/01_raw/inference_data.parquet
+DATAMGR   = $(BIN)/datamgr
+
+.PHONY: install data run test lint bench clean help
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+install: $(STAMP) ## create .venv and install datamgr with its dev tools
+
+$(HISTORY) $(INFERENCE) &: | $(STAMP)
+	$(DATAMGR) sample-data
+
+data: $(HISTORY) $(INFERENCE) ## generate the sample SCADA files (deterministic)
+
+run: $(STAMP) $(HISTORY) $(INFERENCE) ## the main job end to end on the default SQLite store
+	$(DATAMGR) init-db
+	$(DATAMGR) ingest $(INFERENCE)
+	$(DATAMGR) last-n 5
+	$(DATAMGR) range --start '2007-07-29 03:10:00' --end '2007-07-29 04:00:00'
+	$(DATAMGR) train
+	$(DATAMGR) predict --batch-size 32 --format csv
+
+test: $(STAMP) ## run the test suite
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP) ## ruff and mypy
+	$(BIN)/ruff check datamgr tests migrations
+	$(BIN)/ruff format --check datamgr tests migrations
+	$(BIN)/mypy datamgr
+
+bench: $(STAMP) ## benchmarks (not part of test): prints a table of figures and ratios
+	$(BIN)/python -m benchmarks
+
+clean: ## remove the environment and generated files (never the database)
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,372 @@
+"""The datamgr command line: parse options, call one service function, render, map errors to exit codes.
+
+Exit codes: 0 success; 1 a data, database or runtime error (one `Error: …` line on stderr);
+2 a usage error (unknown option, missing argument); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+
+import typer
+
+from datamgr import __version__
+from datamgr.errors import DatamgrError
+from datamgr.render import OutputFormat
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from datamgr.settings import Settings
+
+log = logging.getLogger("datamgr")
+
+app = typer.Typer(
+    name="datamgr",
+    context_settings={"help_option_names": ["-h", "--help"]},
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+
+@dataclass
+class State:
+    """What the global options say, and the one engine and settings of this process."""
+
+    config: Path | None = None
+    db_url: str | None = None
+    quiet: bool = False
+    verbose: bool = False
+    _settings: Settings | None = field(default=None, repr=False)
+    _engine: Engine | None = field(default=None, repr=False)
+
+    def settings(self) -> Settings:
+        if self._settings is None:
+            from datamgr.settings import load_settings
+
+            self._settings = load_settings(self.config, db_url=self.db_url)
+        return self._settings
+
+    def engine(self, *, create: bool = False) -> Engine:
+        if self._engine is None:
+            from datamgr.store.engine import make_engine
+
+            self._engine = make_engine(self.settings().database_url, create=create)
+        return self._engine
+
+    @property
+    def interactive(self) -> bool:
+        """Progress bars and colour only for a person at a terminal."""
+        return not self.quiet and sys.stderr.isatty()
+
+
+def _state(ctx: typer.Context) -> State:
+    state = ctx.find_object(State)
+    return state if state is not None else State()
+
+
+def _configure_logging(state: State) -> None:
+    """Plain, timestamped lines on stderr when not on a terminal (cron, pipes); bare messages on one."""
+    handler = logging.StreamHandler(sys.stderr)
+    if sys.stderr.isatty():
+        handler.setFormatter(logging.Formatter("%(message)s"))
+    else:
+        formatter = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%SZ")
+        formatter.converter = time.gmtime
+        handler.setFormatter(formatter)
+    log.handlers[:] = [handler]
+    log.propagate = False
+    log.setLevel(logging.DEBUG if state.verbose else logging.WARNING if state.quiet else logging.INFO)
+
+
+def _fail(state: State, message: str, exc: BaseException | None = None, code: int = 1) -> NoReturn:
+    if state.verbose and exc is not None:
+        traceback.print_exception(exc, file=sys.stderr)
+    one_line = " ".join(message.split())
+    typer.echo(f"Error: {one_line}", err=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def reported(ctx: typer.Context) -> Iterator[State]:
+    """Run a command body, turning every failure into one `Error:` line and an exit code."""
+    state = _state(ctx)
+    try:
+        yield state
+    except typer.Exit:
+        raise
+    except DatamgrError as exc:
+        _fail(state, str(exc), exc)
+    except KeyboardInterrupt as exc:
+        _fail(state, "interrupted; the transaction was rolled back and nothing was written", exc, code=130)
+    except Exception as exc:
+        _fail(state, _describe_unexpected(exc, state), exc)
+
+
+def _describe_unexpected(exc: Exception, state: State) -> str:
+    from sqlalchemy.exc import DBAPIError
+
+    where = state._settings.database_url if state._settings else "the database"
+    if isinstance(exc, DBAPIError):
+        original = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        return f"database {_safe_url(where)}: {original}"
+    hint = "" if state.verbose else " (run with --verbose for the traceback)"
+    return f"unexpected {type(exc).__name__}: {exc}{hint}"
+
+
+def _safe_url(url: str) -> str:
+    """A URL fit for an error message: never the password."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "the database"
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"datamgr {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", envvar="DATAMGR_CONFIG", help="Config file \\[default: config/parameters.yml]."),
+    ] = None,
+    db_url: Annotated[
+        str | None,
+        typer.Option(
+            "--db-url",
+            envvar="DATAMGR_DB_URL",
+            help="SQLAlchemy URL of the database, e.g. postgresql+psycopg://user@host/scada "
+            "\\[default: SQLite at data_manager.db_path].",
+        ),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors and warnings on stderr.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging; tracebacks on errors.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Keep a wind turbine's 10-minute SCADA history in a database and run a power model against it.
+
+    Settings come from config/parameters.yml, overridden by DATAMGR_* environment variables,
+    overridden by options. Example: [bold]datamgr init-db && datamgr last-n 5[/bold]
+    """
+    state = State(config=config, db_url=db_url, quiet=quiet, verbose=verbose)
+    ctx.obj = state
+    _configure_logging(state)
+
+
+TableOption = Annotated[
+    str | None,
+    typer.Option("--table", "-t", help="Table to use: raw_data or predictions \\[default: data_manager.raw_data_table_name]."),
+]
+FormatOption = Annotated[
+    OutputFormat | None,
+    typer.Option("--format", "-f", help="Output format \\[default: table on a terminal, csv otherwise]."),
+]
+OutputOption = Annotated[
+    Path | None, typer.Option("--output", "-o", help="Write to this .parquet or .csv file instead of stdout.")
+]
+
+
+def _show(state: State, frame: Any, fmt: OutputFormat | None, output: Path | None, title: str) -> None:
+    from datamgr.render import render
+
+    note = render(frame, fmt=fmt, output=output, title=title)
+    if note:
+        log.info(note)
+
+
+@app.command("init-db")
+def init_db(
+    ctx: typer.Context,
+    no_history: Annotated[
+        bool, typer.Option("--no-history", help="Create the schema only; do not load the history file.")
+    ] = False,
+) -> None:
+    """Create the database (and its folder), migrate it to the current schema and load the history.
+
+    The history file (data_manager.history_data_path) is loaded only into an empty raw_data,
+    so running init-db again is safe and changes nothing. It never deletes data.
+
+    Example: [bold]datamgr init-db[/bold]
+    """
+    with reported(ctx) as state:
+        from datamgr import service
+
+        report = service.init_db(state.engine(create=True), state.settings(), load_history=not no_history)
+        migrated = (
+            f"schema at {report.revision_after}"
+            if report.revision_before == report.revision_after
+            else f"schema migrated {report.revision_before or 'empty'} -> {report.revision_after}"
+        )
+        if report.history is not None:
+            loaded = f"loaded {report.history.inserted} rows from {report.history_path}"
+        else:
+            loaded = f"history not loaded: {report.skipped_reason}"
+        log.info(f"init-db: {migrated}; {loaded}; raw_data holds {report.raw_rows} rows")
+
+
+@app.command()
+def ingest(
+    ctx: typer.Context,
+    files: Annotated[list[Path], typer.Argument(help="Parquet or CSV files to upsert.", show_default=False)],
+    table: TableOption = None,
+    ignore_unknown_columns: Annotated[
+        bool, typer.Option("--ignore-unknown-columns", help="Skip columns the table does not have instead of failing.")
+    ] = False,
+) -> None:
+    """Upsert Parquet or CSV files into a table, keyed on Timestamps, in one transaction.
+
+    New timestamps are inserted, changed rows updated, identical rows left alone, so a file can
+    be ingested again safely. Timestamps without an offset are read in data_manager.naive_timezone.
+
+    Example: [bold]datamgr ingest data/01_raw/inference_data.parquet[/bold]
+    """
+    with reported(ctx) as state:
+        from datamgr import service
+
+        settings = state.settings()
+        with _progress(state, "ingest", service.total_rows(files)) as advance:
+            report = service.ingest_files(
+                state.engine(),
+                settings,
+                files,
+                table_name=table,
+                ignore_unknown=ignore_unknown_columns,
+                progress=advance,
+            )
+        for item in report.files:
+            log.info(f"ingest {item.path} -> {report.table}: {_counts(item.counts)}")
+        if len(report.files) > 1:
+            log.info(f"ingest total -> {report.table}: {_counts(report.total)}")
+
+
+def _counts(counts: Any) -> str:
+    text = (
+        f"{counts.rows_read} rows read, {counts.inserted} inserted, "
+        f"{counts.updated} updated, {counts.unchanged} unchanged"
+    )
+    if counts.duplicates:
+        text += f", {counts.duplicates} duplicate timestamps collapsed to the last"
+    return text
+
+
+@contextmanager
+def _progress(state: State, label: str, total: int | None) -> Iterator[Any]:
+    """A rich progress bar on a terminal; a no-op under cron, in pipes and with --quiet."""
+    if not state.interactive:
+        yield None
+        return
+    from rich.progress import Progress
+
+    with Progress(transient=True) as progress:
+        task = progress.add_task(label, total=total)
+        yield lambda rows: progress.advance(task, rows)
+
+
+@app.command("last-n")
+def last_n(
+    ctx: typer.Context,
+    n: Annotated[int, typer.Argument(help="How many of the newest rows.", show_default=False)],
+    table: TableOption = None,
+    fmt: FormatOption = None,
+    output: OutputOption = None,
+) -> None:
+    """Print the N newest rows of a table, oldest first.
+
+    Example: [bold]datamgr last-n 100 --format json | jq '.[-1]'[/bold]
+    """
+    with reported(ctx) as state:
+        from datamgr import service
+
+        frame = service.last_n(state.engine(), state.settings(), n, table_name=table)
+        _show(state, frame, fmt, output, f"last {n} rows")
+
+
+@app.command("range")
+def range_(
+    ctx: typer.Context,
+    start: Annotated[
+        str | None, typer.Option("--start", "-s", help="First timestamp, inclusive \\[default: training_pipeline's].")
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option("--end", "-e", help="Last timestamp, inclusive \\[default: training_pipeline's].")
+    ] = None,
+    table: TableOption = None,
+    fmt: FormatOption = None,
+    output: OutputOption = None,
+) -> None:
+    """Print the rows between two timestamps, both inclusive, oldest first.
+
+    Timestamps are ISO 8601; without an offset they are read in data_manager.naive_timezone.
+
+    Example: [bold]datamgr range --start '2007-07-29 03:10:00' --end '2008-02-22 11:00:00' -o train.parquet[/bold]
+    """
+    with reported(ctx) as state:
+        from datamgr import service
+
+        frame = service.time_range(state.engine(), state.settings(), start, end, table_name=table)
+        _show(state, frame, fmt, output, "rows in range")
+
+
+@app.command()
+def export(
+    ctx: typer.Context,
+    table: TableOption = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Target .parquet or .csv \\[default: data_manager.prod_data_path].")
+    ] = None,
+) -> None:
+    """Write a whole table to a file: a snapshot of the production store.
+
+    Example: [bold]datamgr export -o /backups/raw_data.parquet[/bold]
+    """
+    with reported(ctx) as state:
+        from datamgr import service
+
+        settings = state.settings()
+        frame = service.export_table(state.engine(), settings, table_name=table)
+        _show(state, frame, None, output or settings.data_manager.prod_data_path, "export")
+
+
+@app.command("sample-data")
+def sample_data(
+    ctx: typer.Context,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same files.")] = 20070701,
+    inference_path: Annotated[
+        Path, typer.Option("--inference-path", help="Where the four weeks after the history go.")
+    ] = Path("data/01_raw/inference_data.parquet"),
+) -> None:
+    """Generate the sample SCADA files: the history (to data_manager.history_data_path) and inference data.
+
+    Deterministic: one 2 MW turbine from 2007-07-01 to 2008-06-30, then four weeks of new data.
+
+    Example: [bold]datamgr sample-data[/bold]
+    """
+    with reported(ctx) as state:
+        from datamgr.sample_data import write_sample_files
+
+        files = write_sample_files(state.settings().data_manager.history_data_path, inference_path, seed=seed)
+        log.info(f"sample-data: {files.history_rows} rows to {files.history}, {files.inference_rows} rows to {files.inference}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,41 @@
+"""Domain errors: each is shown to the user as one line, `Error: <message>`, with exit code 1."""
+
+
+class DatamgrError(Exception):
+    """Base of every error datamgr expects and explains to the user."""
+
+
+class ConfigError(DatamgrError):
+    """The configuration file, an environment variable or an option holds a bad value."""
+
+
+class DatabaseError(DatamgrError):
+    """The database cannot be opened, or is not in the state the command needs."""
+
+
+class NotInitializedError(DatabaseError):
+    """The database has no datamgr schema yet (or an older one): `datamgr init-db` fixes it."""
+
+
+class SchemaTooNewError(DatabaseError):
+    """The database was migrated by a newer datamgr than this one."""
+
+
+class InputFileError(DatamgrError):
+    """An input file is missing, unreadable or not in a format datamgr reads."""
+
+
+class DataValidationError(DatamgrError):
+    """Rows of an input file do not fit the table they are meant for."""
+
+
+class QueryError(DatamgrError):
+    """A query argument (table, count, time range) is out of bounds."""
+
+
+class ModelError(DatamgrError):
+    """No usable model: none trained yet, a missing id, or an artifact that changed on disk."""
+
+
+class TrainingError(DatamgrError):
+    """The training range does not hold enough usable rows to fit and evaluate a model."""

@@ -1,0 +1,181 @@
+"""One function per data command: opens the command's single transaction and returns plain results.
+
+The CLI parses options, calls one of these and renders what comes back; nothing here prints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Connection, Engine, Table
+
+from datamgr.conform import conform_batch
+from datamgr.errors import DatamgrError, QueryError
+from datamgr.files import InputFile, open_input, read_batches
+from datamgr.settings import Settings
+from datamgr.store import repository
+from datamgr.store.engine import read_connection, write_transaction
+from datamgr.store.migrate import check_schema_current, upgrade_to_head
+from datamgr.store.repository import UpsertCounts
+from datamgr.store.schema import raw_data, time_series_table
+from datamgr.timestamps import parse_instant
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class FileReport:
+    path: Path
+    counts: UpsertCounts
+
+
+@dataclass(frozen=True)
+class InitReport:
+    revision_before: str | None
+    revision_after: str
+    history_path: Path | None
+    history: UpsertCounts | None
+    raw_rows: int
+    skipped_reason: str | None = None
+
+
+@dataclass
+class IngestReport:
+    table: str
+    files: list[FileReport] = field(default_factory=list)
+
+    @property
+    def total(self) -> UpsertCounts:
+        total = UpsertCounts()
+        for report in self.files:
+            total = total + report.counts
+        return total
+
+
+def init_db(engine: Engine, settings: Settings, *, load_history: bool = True) -> InitReport:
+    """Migrate to head and, when raw_data is empty, load the history file; all in one transaction.
+
+    Safe to run again: a migrated database is left as it is, and history is never loaded twice.
+    """
+    history_path = settings.data_manager.history_data_path
+    source = open_input(history_path) if load_history else None
+    with write_transaction(engine) as connection:
+        before, after = upgrade_to_head(connection)
+        existing = repository.count_rows(connection, raw_data)
+        if source is None:
+            return InitReport(before, after, None, None, existing, "--no-history")
+        if existing:
+            return InitReport(before, after, history_path, None, existing, f"raw_data already holds {existing} rows")
+        counts = _upsert_file(connection, source, raw_data, settings, ignore_unknown=False, progress=None)
+        return InitReport(before, after, history_path, counts, repository.count_rows(connection, raw_data))
+
+
+def ingest_files(
+    engine: Engine,
+    settings: Settings,
+    paths: Sequence[Path],
+    *,
+    table_name: str | None = None,
+    ignore_unknown: bool = False,
+    progress: Progress | None = None,
+) -> IngestReport:
+    """Upsert every file into the table in one transaction: all files land, or none does."""
+    table = time_series_table(table_name or settings.data_manager.raw_data_table_name)
+    sources = [open_input(path) for path in paths]
+    report = IngestReport(table.name)
+    with write_transaction(engine) as connection:
+        check_schema_current(connection)
+        for source in sources:
+            counts = _upsert_file(connection, source, table, settings, ignore_unknown=ignore_unknown, progress=progress)
+            report.files.append(FileReport(source.path, counts))
+    return report
+
+
+def _upsert_file(
+    connection: Connection,
+    source: InputFile,
+    table: Table,
+    settings: Settings,
+    *,
+    ignore_unknown: bool,
+    progress: Progress | None,
+) -> UpsertCounts:
+    """Read a file batch by batch, conform each batch and upsert them all in one merge."""
+
+    def conformed() -> Iterator[pd.DataFrame]:
+        offset = 0
+        for batch in read_batches(source):
+            yield conform_batch(
+                batch,
+                table,
+                source=str(source.path),
+                row_offset=offset,
+                naive_zone=settings.data_manager.naive_timezone,
+                ignore_unknown=ignore_unknown,
+            )
+            offset += len(batch)
+            if progress is not None:
+                progress(len(batch))
+
+    return repository.upsert_frames(connection, table, conformed())
+
+
+def last_n(engine: Engine, settings: Settings, n: int, *, table_name: str | None = None) -> pd.DataFrame:
+    """The n newest rows of a table, oldest first."""
+    if n <= 0:
+        raise QueryError(f"N must be a positive number of rows, got {n}")
+    table = time_series_table(table_name or settings.data_manager.raw_data_table_name)
+    with read_connection(engine) as connection:
+        check_schema_current(connection)
+        return repository.last_n(connection, table, n)
+
+
+def resolve_range(settings: Settings, start: str | None, end: str | None) -> tuple[datetime, datetime]:
+    """The inclusive range asked for, defaulting to training_pipeline's; start after end is an error."""
+    zone = settings.data_manager.naive_timezone
+    training = settings.training_pipeline
+    start_at = parse_instant(start or training.start_timestamp, naive_zone=zone, what="--start")
+    end_at = parse_instant(end or training.end_timestamp, naive_zone=zone, what="--end")
+    if start_at > end_at:
+        raise QueryError(f"--start {start_at:%Y-%m-%dT%H:%M:%SZ} is after --end {end_at:%Y-%m-%dT%H:%M:%SZ}")
+    return start_at, end_at
+
+
+def time_range(
+    engine: Engine, settings: Settings, start: str | None, end: str | None, *, table_name: str | None = None
+) -> pd.DataFrame:
+    """Rows between start and end inclusive, oldest first."""
+    table = time_series_table(table_name or settings.data_manager.raw_data_table_name)
+    start_at, end_at = resolve_range(settings, start, end)
+    with read_connection(engine) as connection:
+        check_schema_current(connection)
+        return repository.between(connection, table, start_at, end_at)
+
+
+def export_table(engine: Engine, settings: Settings, *, table_name: str | None = None) -> pd.DataFrame:
+    """Every row of a table, oldest first (for a Parquet snapshot)."""
+    table = time_series_table(table_name or settings.data_manager.raw_data_table_name)
+    with read_connection(engine) as connection:
+        check_schema_current(connection)
+        return repository.between(connection, table, None, None)
+
+
+def total_rows(paths: Sequence[Path]) -> int | None:
+    """Rows across the files when every format says so up front (Parquet does), for a progress bar."""
+    total = 0
+    for path in paths:
+        try:
+            rows = open_input(path).rows
+        except DatamgrError:
+            return None
+        if rows is None:
+            return None
+        total += rows
+    return total

@@ -1,0 +1,230 @@
+"""The lesson's DataManager, as functions: upsert, last n, range, counts. Take a Connection, return data.
+
+Bulk writes go through a temporary staging table and one set-based merge
+(INSERT … SELECT … ON CONFLICT DO UPDATE … WHERE something changed), never row by row,
+and the same code runs on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import (
+    Column,
+    Connection,
+    ColumnElement,
+    Insert,
+    Integer,
+    MetaData,
+    Select,
+    Table,
+    and_,
+    case,
+    delete,
+    false,
+    func,
+    insert,
+    or_,
+    select,
+    true,
+    type_coerce,
+)
+
+from datamgr.store.schema import TIME_SERIES_KEYS, TIMESTAMP, UtcTimestamp
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+_SEQ = "_seq"
+
+
+@dataclass(frozen=True)
+class UpsertCounts:
+    """What an upsert did: every distinct key of the input is inserted, updated or unchanged."""
+
+    rows_read: int = 0
+    duplicates: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    def __add__(self, other: UpsertCounts) -> UpsertCounts:
+        return UpsertCounts(
+            *(getattr(self, name) + getattr(other, name) for name in self.__dataclass_fields__)
+        )
+
+
+def count_rows(connection: Connection, table: Table) -> int:
+    return int(connection.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+def latest_timestamp(connection: Connection, table: Table) -> datetime | None:
+    return connection.execute(select(func.max(table.c[TIMESTAMP]))).scalar_one_or_none()
+
+
+def _time_order(table: Table) -> list[Column[Any]]:
+    """Chronological order: Timestamps, then the rest of the key (model_id for predictions)."""
+    key = TIME_SERIES_KEYS[table.name]
+    return [table.c[TIMESTAMP], *(table.c[k] for k in key if k != TIMESTAMP)]
+
+
+def last_n(connection: Connection, table: Table, n: int) -> pd.DataFrame:
+    """The n most recent rows, returned oldest first."""
+    stmt = _select_all(connection, table).order_by(*(c.desc() for c in _time_order(table))).limit(n)
+    newest = read_frame(connection, table, stmt)
+    return newest.iloc[::-1].reset_index(drop=True)
+
+
+def between(connection: Connection, table: Table, start: datetime | None, end: datetime | None) -> pd.DataFrame:
+    """Rows with start <= Timestamps <= end (either bound may be open), oldest first."""
+    stamp = table.c[TIMESTAMP]
+    stmt = _select_all(connection, table)
+    if start is not None:
+        stmt = stmt.where(stamp >= start)
+    if end is not None:
+        stmt = stmt.where(stamp <= end)
+    return read_frame(connection, table, stmt.order_by(*_time_order(table)))
+
+
+def _select_all(connection: Connection, table: Table) -> Select[Any]:
+    """Select every column, timestamps in their stored form so they convert column-wise, not per row."""
+    dialect = connection.dialect
+    columns = [
+        type_coerce(c, c.type.load_dialect_impl(dialect)).label(c.name) if isinstance(c.type, UtcTimestamp) else c
+        for c in table.columns
+    ]
+    return select(*columns)
+
+
+def read_frame(connection: Connection, table: Table, stmt: Select[Any]) -> pd.DataFrame:
+    """Run a select over `table` and return a DataFrame with UTC timestamps and float sensors."""
+    import pandas as pd
+
+    result = connection.execute(stmt)
+    frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    for column in table.columns:
+        if column.name not in frame:
+            continue
+        if isinstance(column.type, UtcTimestamp):
+            values = frame[column.name]
+            if connection.dialect.name == "sqlite":
+                frame[column.name] = pd.to_datetime(values.astype("int64"), unit="s", utc=True)
+            else:
+                frame[column.name] = pd.to_datetime(values, utc=True)
+        elif column.type.python_type is float:
+            frame[column.name] = frame[column.name].astype("float64")
+    return frame
+
+
+def _db_values(series: pd.Series, column: Column[Any], dialect_name: str) -> list[Any]:
+    """One column of a frame as DBAPI values, converted column-wise (NaN and NaT become NULL)."""
+    import numpy as np
+
+    if isinstance(column.type, UtcTimestamp):
+        if dialect_name == "sqlite":
+            seconds: list[Any] = (series.astype("int64") // 10**9).tolist()
+            return seconds
+        return series.dt.to_pydatetime().tolist()
+    values = series.to_numpy(dtype=object, na_value=None) if series.hasnans else series.to_numpy()
+    if isinstance(values, np.ndarray):
+        return values.tolist()
+    return list(values)
+
+
+class Staging:
+    """A temporary table shaped like `table` (for the given columns), filled batch by batch."""
+
+    def __init__(self, connection: Connection, table: Table, columns: list[str]) -> None:
+        self.connection = connection
+        self.table = table
+        self.columns = columns
+        self.key = list(TIME_SERIES_KEYS[table.name])
+        self.values = [c for c in columns if c not in self.key]
+        self.staging = Table(
+            f"staging_{table.name}",
+            MetaData(),
+            Column(_SEQ, Integer, nullable=False),
+            *(Column(name, table.c[name].type) for name in columns),
+            prefixes=["TEMPORARY"],
+        )
+        self.staging.create(connection)
+        self.rows = 0
+        dialect = connection.dialect
+        self._insert_sql = str(insert(self.staging).compile(dialect=dialect))
+
+    def add(self, frame: pd.DataFrame) -> None:
+        """Append a conformed batch, with its position so that the last duplicate wins."""
+        name = self.connection.dialect.name
+        columns = [range(self.rows, self.rows + len(frame))]
+        columns += [_db_values(frame[c], self.table.c[c], name) for c in self.columns]
+        self.connection.exec_driver_sql(self._insert_sql, list(zip(*columns, strict=True)))
+        self.rows += len(frame)
+
+    def merge(self) -> UpsertCounts:
+        """Collapse duplicate keys to the last one, count, and merge into the table in one statement."""
+        s, t = self.staging, self.table
+        keep = select(func.max(s.c[_SEQ])).group_by(*(s.c[k] for k in self.key))
+        duplicates = self.connection.execute(delete(s).where(s.c[_SEQ].not_in(keep))).rowcount
+
+        on_key = and_(*(t.c[k] == s.c[k] for k in self.key))
+        changed = or_(false(), *(t.c[c].is_distinct_from(s.c[c]) for c in self.values))
+        missing = t.c[self.key[0]].is_(None)
+        counts = self.connection.execute(
+            select(
+                func.count(),
+                func.coalesce(func.sum(case((missing, 1), else_=0)), 0),
+                func.coalesce(func.sum(case((and_(~missing, changed), 1), else_=0)), 0),
+            ).select_from(s.outerjoin(t, on_key))
+        ).one()
+        self.connection.execute(self._merge_statement())
+        self.staging.drop(self.connection)
+        distinct, inserted, updated = (int(v) for v in counts)
+        return UpsertCounts(
+            rows_read=self.rows,
+            duplicates=int(duplicates),
+            inserted=inserted,
+            updated=updated,
+            unchanged=distinct - inserted - updated,
+        )
+
+    def _merge_statement(self) -> Insert:
+        s, t = self.staging, self.table
+        upsert = _dialect_insert(self.connection)(t).from_select(
+            self.columns, select(*(s.c[c] for c in self.columns)).where(true())
+        )
+        if not self.values:
+            return upsert.on_conflict_do_nothing(index_elements=[t.c[k] for k in self.key])
+        return upsert.on_conflict_do_update(
+            index_elements=[t.c[k] for k in self.key],
+            set_={c: upsert.excluded[c] for c in self.values},
+            where=or_(*(t.c[c].is_distinct_from(upsert.excluded[c]) for c in self.values)),
+        )
+
+
+def _dialect_insert(connection: Connection) -> Callable[[Table], Any]:
+    """INSERT with ON CONFLICT for the connection's backend."""
+    if connection.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert
+
+
+def upsert_frames(connection: Connection, table: Table, frames: Iterable[pd.DataFrame]) -> UpsertCounts:
+    """Upsert conformed batches (all with the same columns) on the table's key, in the caller's transaction.
+
+    Re-upserting the same rows changes nothing (not even a write); a row whose values differ is
+    updated; among duplicate keys the last one wins. Columns the batches lack keep their values.
+    """
+    staging: Staging | None = None
+    for frame in frames:
+        if staging is None:
+            staging = Staging(connection, table, list(frame.columns))
+        if len(frame):
+            staging.add(frame)
+    return staging.merge() if staging is not None else UpsertCounts()

@@ -1,0 +1,140 @@
+"""The one MetaData of datamgr. Alembic migrations create exactly these tables.
+
+Timestamps are UTC instants. On SQLite they are stored as whole seconds since the epoch
+(an INTEGER), so ordering and range filters are integer comparisons and chronological; on
+PostgreSQL they are timestamptz. `UtcTimestamp` hides the difference from the rest of the code.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+)
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+from datamgr.errors import QueryError
+
+# Bump with every migration; a test checks it equals the head of migrations/versions.
+SCHEMA_REVISION = "0002_model_runs"
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+TIMESTAMP = "Timestamps"
+SENSOR_COLUMNS = (
+    "WindSpeed",
+    "WindDirAbs",
+    "WindDirRel",
+    "Power",
+    "Pitch",
+    "GenRPM",
+    "RotorRPM",
+    "EnvirTemp",
+    "NacelTemp",
+    "GearOilTemp",
+    "GearBearTemp",
+    "GenPh1Temp",
+    "GenBearTemp",
+)
+
+
+class UtcTimestamp(TypeDecorator[datetime]):
+    """An aware UTC datetime: INTEGER epoch seconds on SQLite, timestamptz elsewhere."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            # Exactly INTEGER, so a one-column primary key on it is SQLite's rowid.
+            return dialect.type_descriptor(Integer())
+        return dialect.type_descriptor(DateTime(timezone=True))
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("datamgr stores aware UTC timestamps only")
+        if dialect.name == "sqlite":
+            return int(value.timestamp())
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if dialect.name == "sqlite":
+            return datetime.fromtimestamp(value, tz=UTC)
+        return value.astimezone(UTC)
+
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+raw_data = Table(
+    "raw_data",
+    metadata,
+    Column(TIMESTAMP, UtcTimestamp(), primary_key=True, autoincrement=False),
+    *(Column(name, Float, nullable=True) for name in SENSOR_COLUMNS),
+)
+
+model_runs = Table(
+    "model_runs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("created_at", UtcTimestamp(), nullable=False),
+    Column("estimator", String(200), nullable=False),
+    Column("params", JSON, nullable=False),
+    Column("features", JSON, nullable=False),
+    Column("train_start", UtcTimestamp(), nullable=False),
+    Column("train_end", UtcTimestamp(), nullable=False),
+    Column("row_count", Integer, nullable=False),
+    Column("data_digest", String(64), nullable=False),
+    Column("metrics", JSON, nullable=False),
+    Column("artifact_path", String(1000), nullable=False),
+    Column("artifact_sha256", String(64), nullable=False),
+)
+
+predictions = Table(
+    "predictions",
+    metadata,
+    Column("model_id", Integer, ForeignKey("model_runs.id"), primary_key=True),
+    Column(TIMESTAMP, UtcTimestamp(), primary_key=True, index=True),
+    Column("predicted_power", Float, nullable=True),
+    Column("created_at", UtcTimestamp(), nullable=False),
+)
+
+# The tables that hold a time series: what --table may name, and each one's upsert key.
+TIME_SERIES_KEYS: dict[str, tuple[str, ...]] = {
+    "raw_data": (TIMESTAMP,),
+    "predictions": ("model_id", TIMESTAMP),
+}
+
+
+def time_series_table(name: str) -> Table:
+    """Look a --table value up in the MetaData; anything else (including SQL) is refused."""
+    if name not in TIME_SERIES_KEYS:
+        known = ", ".join(sorted(TIME_SERIES_KEYS))
+        raise QueryError(f"unknown table {name!r}; choose one of: {known}")
+    return metadata.tables[name]
+
+
+def value_columns(table: Table) -> list[str]:
+    """The columns that are not part of the table's upsert key."""
+    key = TIME_SERIES_KEYS[table.name]
+    return [column.name for column in table.columns if column.name not in key]
