@@ -367,6 +367,90 @@ def sample_data(
         log.info(f"sample-data: {files.history_rows} rows to {files.history}, {files.inference_rows} rows to {files.inference}")
 
 
+@app.command()
+def train(
+    ctx: typer.Context,
+    start: Annotated[
+        str | None, typer.Option("--start", "-s", help="First timestamp, inclusive \\[default: training_pipeline's].")
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option("--end", "-e", help="Last timestamp, inclusive \\[default: training_pipeline's].")
+    ] = None,
+    fmt: FormatOption = None,
+) -> None:
+    """Fit the power model on a time range, evaluate it on the range's last part and register it.
+
+    Prints holdout MAE, RMSE and R² beside a binned power-curve baseline. The model is saved
+    with skops under training_pipeline.models_dir and recorded in model_runs.
+
+    Example: [bold]datamgr train --start 2007-07-29 --end 2008-02-22[/bold]
+    """
+    with reported(ctx) as state:
+        from datamgr import service
+
+        with _stages(state) as stage:
+            report = service.train(state.engine(), state.settings(), start, end, stage=stage)
+        result = report.result
+        _show(state, service.metrics_frame(result), fmt, None, f"model {report.model_id} on the holdout")
+        log.info(
+            f"train: model {report.model_id} saved to {report.artifact_path}; {result.rows_fit} rows fit, "
+            f"{result.rows_holdout} held out, {result.rows_without_target} without Power left out; "
+            f"holdout MAE {result.metrics['model']['mae']:.1f} kW vs baseline "
+            f"{result.metrics['baseline']['mae']:.1f} kW"
+        )
+
+
+@contextmanager
+def _stages(state: State) -> Iterator[Any]:
+    """A spinner naming the current stage on a terminal; debug log lines otherwise."""
+    if not state.interactive:
+        yield lambda name: log.debug(name)
+        return
+    from rich.console import Console
+
+    with Console(stderr=True).status("starting") as status:
+        yield lambda name: status.update(name)
+
+
+@app.command()
+def predict(
+    ctx: typer.Context,
+    batch_size: Annotated[
+        int | None,
+        typer.Option("--batch-size", "-n", help="How many of the newest rows \\[default: inference_pipeline.batch_size]."),
+    ] = None,
+    model_id: Annotated[
+        int | None, typer.Option("--model-id", "-m", help="Registered model to use \\[default: the newest].")
+    ] = None,
+    fmt: FormatOption = None,
+    output: OutputOption = None,
+) -> None:
+    """Predict power for the newest rows and store each prediction with its timestamp and model id.
+
+    Predicting the same rows again with the same model updates them; it never duplicates.
+
+    Example: [bold]datamgr predict --batch-size 32[/bold]
+    """
+    with reported(ctx) as state:
+        from datamgr import service
+
+        report = service.predict(state.engine(), state.settings(), batch_size=batch_size, model_id=model_id)
+        _show(state, report.predictions, fmt, output, f"predictions of model {report.model_id}")
+        log.info(f"predict: model {report.model_id} -> predictions: {_counts(report.counts)}")
+
+
+@app.command()
+def models(ctx: typer.Context, fmt: FormatOption = None, output: OutputOption = None) -> None:
+    """List the registered models: training range, row count, holdout MAE beside the baseline's.
+
+    Example: [bold]datamgr models --format json[/bold]
+    """
+    with reported(ctx) as state:
+        from datamgr import service
+
+        _show(state, service.list_models(state.engine()), fmt, output, "models")
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

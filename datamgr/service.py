@@ -7,14 +7,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+from uuid import uuid4
 
 from sqlalchemy import Connection, Engine, Table
 
 from datamgr.conform import conform_batch
-from datamgr.errors import DatamgrError, QueryError
+from datamgr.errors import DatamgrError, ModelError, QueryError, TrainingError
 from datamgr.files import InputFile, open_input, read_batches
 from datamgr.settings import Settings
 from datamgr.store import repository
@@ -22,10 +23,12 @@ from datamgr.store.engine import read_connection, write_transaction
 from datamgr.store.migrate import check_schema_current, upgrade_to_head
 from datamgr.store.repository import UpsertCounts
 from datamgr.store.schema import raw_data, time_series_table
-from datamgr.timestamps import parse_instant
+from datamgr.timestamps import format_instant, parse_instant
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from datamgr.pipelines.training import Stage, TrainingResult
 
 Progress = Callable[[int], None]
 
@@ -179,3 +182,160 @@ def total_rows(paths: Sequence[Path]) -> int | None:
             return None
         total += rows
     return total
+
+
+@dataclass(frozen=True)
+class TrainReport:
+    model_id: int
+    artifact_path: Path
+    rows_in_range: int
+    result: TrainingResult
+    start: datetime
+    end: datetime
+
+
+def train(
+    engine: Engine,
+    settings: Settings,
+    start: str | None = None,
+    end: str | None = None,
+    *,
+    stage: Stage | None = None,
+) -> TrainReport:
+    """Fit on the range, evaluate on its time-ordered holdout, save the artifact and register it.
+
+    The fit runs outside any transaction; only the registration is a (short) write.
+    """
+    from datamgr.model_store import save_model
+    from datamgr.pipelines.features import load_training_data_from_db
+    from datamgr.pipelines.training import run_training
+
+    say = stage or (lambda _name: None)
+    start_at, end_at = resolve_range(settings, start, end)
+    say("loading the training range")
+    with read_connection(engine) as connection:
+        check_schema_current(connection)
+        data = load_training_data_from_db(connection, start_at, end_at)
+    if data.empty:
+        raise TrainingError(
+            f"no rows between {format_instant(start_at)} and {format_instant(end_at)}; "
+            "ingest data for that range or change --start/--end"
+        )
+    result = run_training(data, settings.training_pipeline, stage=stage)
+
+    say("saving the model")
+    created_at = datetime.now(UTC)
+    artifact = settings.training_pipeline.models_dir / f"model_{created_at:%Y%m%dT%H%M%S}_{uuid4().hex[:8]}.skops"
+    sha256 = save_model(result.model, artifact)
+    with write_transaction(engine) as connection:
+        model_id = repository.insert_model_run(
+            connection,
+            {
+                "created_at": created_at,
+                "estimator": result.estimator,
+                "params": result.params,
+                "features": result.features,
+                "train_start": start_at,
+                "train_end": end_at,
+                "row_count": len(data),
+                "data_digest": result.data_digest,
+                "metrics": {
+                    **result.metrics,
+                    "rows_fit": result.rows_fit,
+                    "rows_holdout": result.rows_holdout,
+                    "rows_without_target": result.rows_without_target,
+                },
+                "artifact_path": str(artifact),
+                "artifact_sha256": sha256,
+            },
+        )
+    return TrainReport(model_id, artifact, len(data), result, start_at, end_at)
+
+
+@dataclass(frozen=True)
+class PredictReport:
+    model_id: int
+    predictions: pd.DataFrame
+    counts: UpsertCounts
+
+
+def predict(
+    engine: Engine, settings: Settings, *, batch_size: int | None = None, model_id: int | None = None
+) -> PredictReport:
+    """Predict on the newest rows with a registered model and store the predictions with their lineage."""
+    from datamgr.model_store import load_model
+    from datamgr.pipelines.features import get_last_n_points_from_db
+    from datamgr.pipelines.inference import (
+        get_data_timestamps,
+        prediction_frame,
+        save_predictions_to_db,
+    )
+    from datamgr.pipelines.inference import predict as predict_node
+
+    size = batch_size if batch_size is not None else settings.inference_pipeline.batch_size
+    if size <= 0:
+        raise QueryError(f"--batch-size must be a positive number of rows, got {size}")
+    wanted = model_id if model_id is not None else settings.inference_pipeline.model_id
+    with read_connection(engine) as connection:
+        check_schema_current(connection)
+        run = repository.get_model_run(connection, wanted)
+        if run is None:
+            if wanted is None:
+                raise ModelError("no trained model yet; run `datamgr train` first")
+            raise ModelError(f"no model with id {wanted}; `datamgr models` lists the trained ones")
+        data = get_last_n_points_from_db(connection, size)
+    model = load_model(Path(run["artifact_path"]), run["artifact_sha256"], model_id=run["id"])
+    frame = prediction_frame(
+        predict_node(model, data), get_data_timestamps(data), model_id=run["id"], created_at=datetime.now(UTC)
+    )
+    with write_transaction(engine) as connection:
+        counts = save_predictions_to_db(connection, frame)
+    return PredictReport(run["id"], frame, counts)
+
+
+def list_models(engine: Engine) -> pd.DataFrame:
+    """Every registered model, oldest first, with its holdout and baseline MAE side by side."""
+    import pandas as pd
+
+    with read_connection(engine) as connection:
+        check_schema_current(connection)
+        runs = repository.list_model_runs(connection)
+    rows = [
+        {
+            "id": run["id"],
+            "created_at": run["created_at"],
+            "estimator": run["estimator"],
+            "train_start": run["train_start"],
+            "train_end": run["train_end"],
+            "row_count": run["row_count"],
+            "mae": run["metrics"]["model"]["mae"],
+            "baseline_mae": run["metrics"]["baseline"]["mae"],
+            "r2": run["metrics"]["model"]["r2"],
+            "data_digest": run["data_digest"][:12],
+            "artifact_path": run["artifact_path"],
+        }
+        for run in runs
+    ]
+    frame = pd.DataFrame(rows, columns=MODEL_LIST_COLUMNS)
+    for name in ("created_at", "train_start", "train_end"):
+        frame[name] = pd.to_datetime(frame[name], utc=True)
+    return frame
+
+
+MODEL_LIST_COLUMNS = [
+    "id", "created_at", "estimator", "train_start", "train_end", "row_count",
+    "mae", "baseline_mae", "r2", "data_digest", "artifact_path",
+]  # fmt: skip
+
+
+def metrics_frame(result: TrainingResult) -> pd.DataFrame:
+    """Holdout metrics of the model beside the baseline's, one row per metric."""
+    import pandas as pd
+
+    return pd.DataFrame(
+        {
+            "metric": ["mae_kw", "rmse_kw", "r2"],
+            "model": [result.metrics["model"][k] for k in ("mae", "rmse", "r2")],
+            "baseline": [result.metrics["baseline"][k] for k in ("mae", "rmse", "r2")],
+        }
+    )

@@ -108,3 +108,15 @@ def format_iso_series(values: pd.Series) -> pd.Series:
 def format_instant(value: datetime) -> str:
     """Format one aware datetime as ISO 8601 UTC text with a Z."""
     return value.astimezone(UTC).strftime(ISO_FORMAT)
+
+
+def to_epoch_seconds(values: pd.Series) -> pd.Series:
+    """UTC datetimes as whole seconds since the epoch, whatever resolution pandas chose for them."""
+    return values.dt.tz_convert("UTC").dt.as_unit("ns").astype("int64") // 10**9
+
+
+def from_epoch_seconds(values: pd.Series) -> pd.Series:
+    """Seconds since the epoch as datetime64[ns, UTC], the one resolution datamgr's frames use."""
+    import pandas as pd
+
+    return pd.to_datetime(values.astype("int64"), unit="s", utc=True).dt.as_unit("ns")

@@ -33,7 +33,8 @@ from sqlalchemy import (
     type_coerce,
 )
 
-from datamgr.store.schema import TIME_SERIES_KEYS, TIMESTAMP, UtcTimestamp
+from datamgr.timestamps import from_epoch_seconds, to_epoch_seconds
+from datamgr.store.schema import TIME_SERIES_KEYS, TIMESTAMP, UtcTimestamp, model_runs
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -111,9 +112,9 @@ def read_frame(connection: Connection, table: Table, stmt: Select[Any]) -> pd.Da
         if isinstance(column.type, UtcTimestamp):
             values = frame[column.name]
             if connection.dialect.name == "sqlite":
-                frame[column.name] = pd.to_datetime(values.astype("int64"), unit="s", utc=True)
+                frame[column.name] = from_epoch_seconds(values)
             else:
-                frame[column.name] = pd.to_datetime(values, utc=True)
+                frame[column.name] = pd.to_datetime(values, utc=True).dt.as_unit("ns")
         elif column.type.python_type is float:
             frame[column.name] = frame[column.name].astype("float64")
     return frame
@@ -125,7 +126,7 @@ def _db_values(series: pd.Series, column: Column[Any], dialect_name: str) -> lis
 
     if isinstance(column.type, UtcTimestamp):
         if dialect_name == "sqlite":
-            seconds: list[Any] = (series.astype("int64") // 10**9).tolist()
+            seconds: list[Any] = to_epoch_seconds(series).tolist()
             return seconds
         return series.dt.to_pydatetime().tolist()
     values = series.to_numpy(dtype=object, na_value=None) if series.hasnans else series.to_numpy()
@@ -228,3 +229,21 @@ def upsert_frames(connection: Connection, table: Table, frames: Iterable[pd.Data
         if len(frame):
             staging.add(frame)
     return staging.merge() if staging is not None else UpsertCounts()
+
+
+def insert_model_run(connection: Connection, values: dict[str, Any]) -> int:
+    """Register a trained model; returns its id."""
+    result = connection.execute(insert(model_runs).values(**values).returning(model_runs.c.id))
+    return int(result.scalar_one())
+
+
+def get_model_run(connection: Connection, model_id: int | None) -> dict[str, Any] | None:
+    """A model_runs row by id, or the newest one when model_id is None."""
+    stmt = select(model_runs)
+    stmt = stmt.where(model_runs.c.id == model_id) if model_id is not None else stmt.order_by(model_runs.c.id.desc())
+    row = connection.execute(stmt.limit(1)).mappings().first()
+    return dict(row) if row is not None else None
+
+
+def list_model_runs(connection: Connection) -> list[dict[str, Any]]:
+    return [dict(row) for row in connection.execute(select(model_runs).order_by(model_runs.c.id)).mappings()]

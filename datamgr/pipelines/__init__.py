@@ -1,0 +1,1 @@
+"""Kedro-style pipelines without Kedro: nodes are pure functions, pipelines only wire them."""

@@ -1,0 +1,53 @@
+"""Inference: the newest rows -> their timestamps -> features -> predictions, saved with their model id."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection
+
+from datamgr.pipelines.features import build_features
+from datamgr.store import repository
+from datamgr.store.repository import UpsertCounts
+from datamgr.store.schema import TIMESTAMP, predictions
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+
+def get_data_timestamps(data: pd.DataFrame) -> pd.Series:
+    """Node: the timestamps of the rows predicted on, so each prediction lands on its own row's time."""
+    return data[TIMESTAMP].reset_index(drop=True)
+
+
+def predict(model: Any, data: pd.DataFrame) -> np.ndarray:
+    """Node: the model's predicted power (kW) for each row, built with the training features."""
+    import numpy as np
+
+    if data.empty:
+        return np.empty(0)
+    result: np.ndarray = model.predict(build_features(data))
+    return result
+
+
+def prediction_frame(
+    predicted: np.ndarray, timestamps: pd.Series, *, model_id: int, created_at: datetime
+) -> pd.DataFrame:
+    """Node: predictions in the predictions table's shape, one row per input timestamp."""
+    import pandas as pd
+
+    return pd.DataFrame(
+        {
+            TIMESTAMP: timestamps.reset_index(drop=True),
+            "predicted_power": pd.Series(predicted, dtype="float64"),
+            "model_id": pd.Series([model_id] * len(timestamps), dtype="Int64"),
+            "created_at": pd.Series([pd.Timestamp(created_at)] * len(timestamps), dtype="datetime64[ns, UTC]"),
+        }
+    )
+
+
+def save_predictions_to_db(connection: Connection, frame: pd.DataFrame) -> UpsertCounts:
+    """Node: upsert on (model_id, Timestamps): predicting the same rows again updates, never duplicates."""
+    return repository.upsert_frames(connection, predictions, [frame])
