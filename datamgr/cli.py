@@ -35,7 +35,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
+    rich_markup_mode=None,
 )
 
 
@@ -145,7 +145,7 @@ def main_options(
     ctx: typer.Context,
     config: Annotated[
         Path | None,
-        typer.Option("--config", envvar="DATAMGR_CONFIG", help="Config file \\[default: config/parameters.yml]."),
+        typer.Option("--config", envvar="DATAMGR_CONFIG", help="Config file [default: config/parameters.yml]."),
     ] = None,
     db_url: Annotated[
         str | None,
@@ -153,7 +153,7 @@ def main_options(
             "--db-url",
             envvar="DATAMGR_DB_URL",
             help="SQLAlchemy URL of the database, e.g. postgresql+psycopg://user@host/scada "
-            "\\[default: SQLite at data_manager.db_path].",
+            "[default: SQLite at data_manager.db_path].",
         ),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors and warnings on stderr.")] = False,
@@ -164,8 +164,13 @@ def main_options(
 ) -> None:
     """Keep a wind turbine's 10-minute SCADA history in a database and run a power model against it.
 
-    Settings come from config/parameters.yml, overridden by DATAMGR_* environment variables,
-    overridden by options. Example: [bold]datamgr init-db && datamgr last-n 5[/bold]
+    Settings come from config/parameters.yml, overridden by DATAMGR_* environment
+    variables, overridden by options. Global options go before the command.
+
+    Example:
+
+    \b
+      datamgr init-db && datamgr --quiet ingest data/01_raw/inference_data.parquet
     """
     state = State(config=config, db_url=db_url, quiet=quiet, verbose=verbose)
     ctx.obj = state
@@ -174,11 +179,11 @@ def main_options(
 
 TableOption = Annotated[
     str | None,
-    typer.Option("--table", "-t", help="Table to use: raw_data or predictions \\[default: data_manager.raw_data_table_name]."),
+    typer.Option("--table", "-t", help="Table to use: raw_data or predictions [default: data_manager.raw_data_table_name]."),
 ]
 FormatOption = Annotated[
     OutputFormat | None,
-    typer.Option("--format", "-f", help="Output format \\[default: table on a terminal, csv otherwise]."),
+    typer.Option("--format", "-f", help="Output format [default: table on a terminal, csv otherwise]."),
 ]
 OutputOption = Annotated[
     Path | None, typer.Option("--output", "-o", help="Write to this .parquet or .csv file instead of stdout.")
@@ -205,7 +210,10 @@ def init_db(
     The history file (data_manager.history_data_path) is loaded only into an empty raw_data,
     so running init-db again is safe and changes nothing. It never deletes data.
 
-    Example: [bold]datamgr init-db[/bold]
+    Example:
+
+    \b
+      datamgr init-db
     """
     with reported(ctx) as state:
         from datamgr import service
@@ -237,7 +245,10 @@ def ingest(
     New timestamps are inserted, changed rows updated, identical rows left alone, so a file can
     be ingested again safely. Timestamps without an offset are read in data_manager.naive_timezone.
 
-    Example: [bold]datamgr ingest data/01_raw/inference_data.parquet[/bold]
+    Example:
+
+    \b
+      datamgr ingest data/01_raw/inference_data.parquet
     """
     with reported(ctx) as state:
         from datamgr import service
@@ -291,7 +302,10 @@ def last_n(
 ) -> None:
     """Print the N newest rows of a table, oldest first.
 
-    Example: [bold]datamgr last-n 100 --format json | jq '.[-1]'[/bold]
+    Example:
+
+    \b
+      datamgr last-n 100 --format json | jq '.[-1]'
     """
     with reported(ctx) as state:
         from datamgr import service
@@ -304,10 +318,10 @@ def last_n(
 def range_(
     ctx: typer.Context,
     start: Annotated[
-        str | None, typer.Option("--start", "-s", help="First timestamp, inclusive \\[default: training_pipeline's].")
+        str | None, typer.Option("--start", "-s", help="First timestamp, inclusive [default: training_pipeline's].")
     ] = None,
     end: Annotated[
-        str | None, typer.Option("--end", "-e", help="Last timestamp, inclusive \\[default: training_pipeline's].")
+        str | None, typer.Option("--end", "-e", help="Last timestamp, inclusive [default: training_pipeline's].")
     ] = None,
     table: TableOption = None,
     fmt: FormatOption = None,
@@ -317,7 +331,10 @@ def range_(
 
     Timestamps are ISO 8601; without an offset they are read in data_manager.naive_timezone.
 
-    Example: [bold]datamgr range --start '2007-07-29 03:10:00' --end '2008-02-22 11:00:00' -o train.parquet[/bold]
+    Example:
+
+    \b
+      datamgr range --start '2007-07-29 03:10:00' --end '2008-02-22 11:00:00' -o train.parquet
     """
     with reported(ctx) as state:
         from datamgr import service
@@ -331,12 +348,15 @@ def export(
     ctx: typer.Context,
     table: TableOption = None,
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Target .parquet or .csv \\[default: data_manager.prod_data_path].")
+        Path | None, typer.Option("--output", "-o", help="Target .parquet or .csv [default: data_manager.prod_data_path].")
     ] = None,
 ) -> None:
     """Write a whole table to a file: a snapshot of the production store.
 
-    Example: [bold]datamgr export -o /backups/raw_data.parquet[/bold]
+    Example:
+
+    \b
+      datamgr export -o /backups/raw_data.parquet
     """
     with reported(ctx) as state:
         from datamgr import service
@@ -358,7 +378,10 @@ def sample_data(
 
     Deterministic: one 2 MW turbine from 2007-07-01 to 2008-06-30, then four weeks of new data.
 
-    Example: [bold]datamgr sample-data[/bold]
+    Example:
+
+    \b
+      datamgr sample-data
     """
     with reported(ctx) as state:
         from datamgr.sample_data import write_sample_files
@@ -371,10 +394,10 @@ def sample_data(
 def train(
     ctx: typer.Context,
     start: Annotated[
-        str | None, typer.Option("--start", "-s", help="First timestamp, inclusive \\[default: training_pipeline's].")
+        str | None, typer.Option("--start", "-s", help="First timestamp, inclusive [default: training_pipeline's].")
     ] = None,
     end: Annotated[
-        str | None, typer.Option("--end", "-e", help="Last timestamp, inclusive \\[default: training_pipeline's].")
+        str | None, typer.Option("--end", "-e", help="Last timestamp, inclusive [default: training_pipeline's].")
     ] = None,
     fmt: FormatOption = None,
 ) -> None:
@@ -383,7 +406,10 @@ def train(
     Prints holdout MAE, RMSE and R² beside a binned power-curve baseline. The model is saved
     with skops under training_pipeline.models_dir and recorded in model_runs.
 
-    Example: [bold]datamgr train --start 2007-07-29 --end 2008-02-22[/bold]
+    Example:
+
+    \b
+      datamgr train --start 2007-07-29 --end 2008-02-22
     """
     with reported(ctx) as state:
         from datamgr import service
@@ -417,10 +443,10 @@ def predict(
     ctx: typer.Context,
     batch_size: Annotated[
         int | None,
-        typer.Option("--batch-size", "-n", help="How many of the newest rows \\[default: inference_pipeline.batch_size]."),
+        typer.Option("--batch-size", "-n", help="How many of the newest rows [default: inference_pipeline.batch_size]."),
     ] = None,
     model_id: Annotated[
-        int | None, typer.Option("--model-id", "-m", help="Registered model to use \\[default: the newest].")
+        int | None, typer.Option("--model-id", "-m", help="Registered model to use [default: the newest].")
     ] = None,
     fmt: FormatOption = None,
     output: OutputOption = None,
@@ -429,7 +455,10 @@ def predict(
 
     Predicting the same rows again with the same model updates them; it never duplicates.
 
-    Example: [bold]datamgr predict --batch-size 32[/bold]
+    Example:
+
+    \b
+      datamgr predict --batch-size 32
     """
     with reported(ctx) as state:
         from datamgr import service
@@ -443,7 +472,10 @@ def predict(
 def models(ctx: typer.Context, fmt: FormatOption = None, output: OutputOption = None) -> None:
     """List the registered models: training range, row count, holdout MAE beside the baseline's.
 
-    Example: [bold]datamgr models --format json[/bold]
+    Example:
+
+    \b
+      datamgr models --format json
     """
     with reported(ctx) as state:
         from datamgr import service

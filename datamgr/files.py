@@ -62,12 +62,13 @@ def _parquet_rows(path: Path) -> int:
         raise InputFileError(f"{path}: not a readable Parquet file ({_first_line(exc)})") from None
 
 
-def read_batches(source: InputFile, batch_rows: int = BATCH_ROWS) -> Iterator[pd.DataFrame]:
+def read_batches(source: InputFile, batch_rows: int | None = None) -> Iterator[pd.DataFrame]:
     """Yield the file as DataFrames of at most batch_rows rows, so memory does not grow with the file."""
     import pandas as pd
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    batch_rows = batch_rows or BATCH_ROWS
     try:
         if source.kind == "parquet":
             parquet = pq.ParquetFile(source.path)

@@ -80,7 +80,7 @@ def generate(start: str = HISTORY_START, end: str = INFERENCE_END, seed: int = S
     rng = np.random.default_rng(seed)
     stamps = pd.date_range(start, end, freq="10min", tz="UTC")
     n = len(stamps)
-    day = (stamps.dayofyear.to_numpy() - 1) / 365.25
+    day = (stamps.day_of_year.to_numpy() - 1) / 365.25
     hour = stamps.hour.to_numpy() + stamps.minute.to_numpy() / 60
 
     # Wind: a Gaussian AR(1) mapped through the normal CDF into a Weibull (k=2.1) whose scale

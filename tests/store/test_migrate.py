@@ -1,0 +1,108 @@
+"""Alembic migrations through the API: an empty database, an already-migrated one, a newer one."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect
+
+from datamgr.errors import NotInitializedError, SchemaTooNewError
+from datamgr.store.engine import make_engine, read_connection, write_transaction
+from datamgr.store.migrate import check_schema_current, current_revision, head_revision, upgrade_to_head
+from datamgr.store.schema import SCHEMA_REVISION, SENSOR_COLUMNS, metadata
+
+
+def test_schema_revision_constant_is_the_migration_head() -> None:
+    assert head_revision() == SCHEMA_REVISION
+
+
+def test_migrating_an_empty_database(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'new' / 'x.db'}", create=True)
+    with write_transaction(engine) as connection:
+        assert upgrade_to_head(connection) == (None, SCHEMA_REVISION)
+    with read_connection(engine) as connection:
+        inspector = inspect(connection)
+        assert set(inspector.get_table_names()) == {"alembic_version", "raw_data", "predictions", "model_runs"}
+        assert [c["name"] for c in inspector.get_columns("raw_data")] == ["Timestamps", *SENSOR_COLUMNS]
+        assert inspector.get_pk_constraint("raw_data")["constrained_columns"] == ["Timestamps"]
+        assert inspector.get_pk_constraint("predictions")["constrained_columns"] == ["model_id", "Timestamps"]
+        check_schema_current(connection)
+
+
+def test_migrations_create_exactly_the_metadata(tmp_path: Path) -> None:
+    """What Alembic builds and what the code's MetaData describes do not drift apart."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}", create=True)
+    with write_transaction(engine) as connection:
+        upgrade_to_head(connection)
+    with read_connection(engine) as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, metadata) == []
+
+
+def test_migrating_an_already_migrated_database_changes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "x.db"
+    engine = make_engine(f"sqlite:///{path}", create=True)
+    with write_transaction(engine) as connection:
+        upgrade_to_head(connection)
+    with sqlite3.connect(path) as raw:
+        schema_before = raw.execute("SELECT sql FROM sqlite_master ORDER BY name").fetchall()
+    with write_transaction(engine) as connection:
+        assert upgrade_to_head(connection) == (SCHEMA_REVISION, SCHEMA_REVISION)
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("SELECT sql FROM sqlite_master ORDER BY name").fetchall() == schema_before
+
+
+def test_upgrade_from_the_first_revision(tmp_path: Path) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from datamgr.store.migrate import MIGRATIONS_DIR
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}", create=True)
+    with write_transaction(engine) as connection:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS_DIR))
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001_initial")
+    with read_connection(engine) as connection, pytest.raises(NotInitializedError) as caught:
+        check_schema_current(connection)
+    assert str(caught.value) == (
+        "the database schema is at 0001_initial, older than this datamgr's 0002_model_runs; "
+        "run `datamgr init-db` to upgrade it"
+    )
+    with write_transaction(engine) as connection:
+        assert upgrade_to_head(connection) == ("0001_initial", SCHEMA_REVISION)
+
+
+def test_a_database_from_a_newer_datamgr_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "x.db"
+    engine = make_engine(f"sqlite:///{path}", create=True)
+    with write_transaction(engine) as connection:
+        upgrade_to_head(connection)
+    with sqlite3.connect(path) as raw:
+        raw.execute("UPDATE alembic_version SET version_num = '0099_future'")
+    message = (
+        "the database schema is at 0099_future, which this datamgr (0002_model_runs) does not know: "
+        "it was migrated by a newer datamgr; upgrade datamgr"
+    )
+    with read_connection(engine) as connection, pytest.raises(SchemaTooNewError) as caught:
+        check_schema_current(connection)
+    assert str(caught.value) == message
+    with write_transaction(engine) as connection, pytest.raises(SchemaTooNewError):
+        upgrade_to_head(connection)
+    with read_connection(engine) as connection:
+        assert current_revision(connection) == "0099_future"
+
+
+def test_sqlite_pragmas_for_overlapping_runs(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}", create=True)
+    with read_connection(engine) as connection:
+        pragma = connection.exec_driver_sql
+        assert pragma("PRAGMA journal_mode").scalar() == "wal"
+        assert pragma("PRAGMA busy_timeout").scalar() == 60000
+        assert pragma("PRAGMA foreign_keys").scalar() == 1

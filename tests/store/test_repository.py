@@ -1,0 +1,109 @@
+"""Upsert semantics and reads on a real SQLite file."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy import Engine
+
+from datamgr.store import repository
+from datamgr.store.engine import make_engine, read_connection, write_transaction
+from datamgr.store.migrate import upgrade_to_head
+from datamgr.store.repository import UpsertCounts
+from datamgr.store.schema import raw_data
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Engine:
+    engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}", create=True)
+    with write_transaction(engine) as connection:
+        upgrade_to_head(connection)
+    return engine
+
+
+def frame(minutes: list[int], power: list[float], **extra: list[float]) -> pd.DataFrame:
+    stamps = pd.Series(pd.Timestamp("2008-01-01", tz="UTC") + pd.to_timedelta(minutes, unit="min"))
+    return pd.DataFrame({"Timestamps": stamps.astype("datetime64[ns, UTC]"), "Power": power, **extra})
+
+
+def upsert(engine: Engine, *frames: pd.DataFrame) -> UpsertCounts:
+    with write_transaction(engine) as connection:
+        return repository.upsert_frames(connection, raw_data, frames)
+
+
+def test_insert_then_same_again_is_unchanged(engine: Engine) -> None:
+    data = frame([0, 10, 20], [1.0, 2.0, np.nan])
+    assert upsert(engine, data) == UpsertCounts(rows_read=3, inserted=3)
+    assert upsert(engine, data) == UpsertCounts(rows_read=3, unchanged=3)
+    with read_connection(engine) as connection:
+        assert repository.count_rows(connection, raw_data) == 3
+
+
+def test_changed_row_is_updated_and_nan_to_value_counts_as_change(engine: Engine) -> None:
+    upsert(engine, frame([0, 10, 20], [1.0, 2.0, np.nan]))
+    counts = upsert(engine, frame([0, 10, 20, 30], [1.0, 2.5, 3.0, 4.0]))
+    assert counts == UpsertCounts(rows_read=4, inserted=1, updated=2, unchanged=1)
+    with read_connection(engine) as connection:
+        stored = repository.between(connection, raw_data, None, None)
+    assert list(stored.Power) == [1.0, 2.5, 3.0, 4.0]
+
+
+def test_duplicates_across_batches_collapse_to_the_last(engine: Engine) -> None:
+    counts = upsert(engine, frame([0, 10], [1.0, 2.0]), frame([10, 0], [20.0, 10.0]), frame([10], [200.0]))
+    assert counts == UpsertCounts(rows_read=5, duplicates=3, inserted=2)
+    with read_connection(engine) as connection:
+        assert list(repository.between(connection, raw_data, None, None).Power) == [10.0, 200.0]
+
+
+def test_columns_a_file_lacks_keep_their_values(engine: Engine) -> None:
+    upsert(engine, frame([0], [1.0], WindSpeed=[7.0]))
+    assert upsert(engine, frame([0], [5.0])) == UpsertCounts(rows_read=1, updated=1)
+    with read_connection(engine) as connection:
+        row = repository.between(connection, raw_data, None, None).iloc[0]
+    assert (row.Power, row.WindSpeed) == (5.0, 7.0)
+
+
+def test_last_n_is_the_newest_oldest_first(engine: Engine) -> None:
+    upsert(engine, frame([30, 0, 20, 10, 40], [3.0, 0.0, 2.0, 1.0, 4.0]))
+    with read_connection(engine) as connection:
+        result = repository.last_n(connection, raw_data, 3)
+        everything = repository.last_n(connection, raw_data, 100)
+    assert list(result.Power) == [2.0, 3.0, 4.0]
+    assert result.Timestamps.is_monotonic_increasing
+    assert len(everything) == 5
+
+
+def test_between_is_inclusive_and_chronological(engine: Engine) -> None:
+    upsert(engine, frame(list(range(0, 100, 10)), [float(i) for i in range(10)]))
+    start, end = datetime(2008, 1, 1, 0, 20, tzinfo=UTC), datetime(2008, 1, 1, 0, 50, tzinfo=UTC)
+    with read_connection(engine) as connection:
+        result = repository.between(connection, raw_data, start, end)
+        assert repository.latest_timestamp(connection, raw_data) == datetime(2008, 1, 1, 1, 30, tzinfo=UTC)
+    assert list(result.Power) == [2.0, 3.0, 4.0, 5.0]
+    assert result.Timestamps.iloc[0] == pd.Timestamp(start)
+    assert str(result.Timestamps.dtype) == "datetime64[ns, UTC]"
+
+
+def test_ordering_is_chronological_across_years_and_offsets(engine: Engine) -> None:
+    stamps = pd.Series(pd.to_datetime(["2010-01-01T00:00:00+05:00", "2009-12-31T20:00:00Z", "1999-06-01T00:00:00Z"], utc=True))
+    upsert(engine, pd.DataFrame({"Timestamps": stamps, "Power": [3.0, 2.0, 1.0]}))
+    with read_connection(engine) as connection:
+        assert list(repository.last_n(connection, raw_data, 3).Power) == [1.0, 3.0, 2.0]
+
+
+def test_a_failed_upsert_leaves_nothing(engine: Engine) -> None:
+    upsert(engine, frame([0], [1.0]))
+
+    def batches():
+        yield frame([10], [2.0])
+        raise RuntimeError("file broke half-way")
+
+    with pytest.raises(RuntimeError), write_transaction(engine) as connection:
+        repository.upsert_frames(connection, raw_data, batches())
+    with read_connection(engine) as connection:
+        assert repository.count_rows(connection, raw_data) == 1
+        assert connection.exec_driver_sql("SELECT count(*) FROM sqlite_temp_master").scalar() == 0

@@ -1,0 +1,133 @@
+"""Every broken input file: one `Error:` line naming the problem, exit 1, and an unchanged database."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.conftest import Invoke, Project
+
+
+def text(content: str) -> Callable[[Path, Project], None]:
+    return lambda path, _project: path.write_text(content)
+
+
+def truncated_parquet(path: Path, project: Project) -> None:
+    path.write_bytes(project.files.inference.read_bytes()[:3000])
+
+
+def parquet_with_bad_power(path: Path, _project: Project) -> None:
+    pd.DataFrame({"Timestamps": ["2031-01-01 00:00", "2031-01-01 00:10"], "Power": ["1.5", "lots"]}).to_parquet(path)
+
+
+def parquet_with_fraction_seconds(path: Path, _project: Project) -> None:
+    stamps = pd.to_datetime(["2031-01-01 00:00:00.5"]).tz_localize("UTC")
+    pd.DataFrame({"Timestamps": stamps, "Power": [1.0]}).to_parquet(path)
+
+
+CASES = [
+    ("missing.csv", None, "{path}: no such file"),
+    ("folder.csv", lambda p, _: p.mkdir(), "{path}: is a directory, not a file; name a .parquet, .pq or .csv file"),
+    ("empty.csv", text(""), "{path}: the file is empty"),
+    ("empty.parquet", text(""), "{path}: the file is empty"),
+    ("notes.docx", text("hello"), "{path}: not a Parquet or CSV file; datamgr reads .parquet, .pq or .csv files"),
+    (
+        "truncated.parquet",
+        truncated_parquet,
+        "{path}: not a readable Parquet file (Parquet magic bytes not found in footer. Either the file is "
+        "corrupted or this is not a parquet file.)",
+    ),
+    ("no_stamps.csv", text("WindSpeed,Power\n1,2\n"), "{path}: no Timestamps column; table raw_data needs it"),
+    (
+        "unknown.csv",
+        text("Timestamps,Power,Colour,Smell\n2031-01-01,1,red,odd\n"),
+        "{path}: unknown column(s) Colour, Smell for table raw_data; rename them or pass --ignore-unknown-columns",
+    ),
+    (
+        "words.csv",
+        text("Timestamps,Power\n2031-01-01 00:00,1\n2031-01-01 00:10,abc\n2031-01-01 00:20,x1\n"),
+        "{path}: column Power: 2 non-numeric value(s) at row 2 ('abc'), row 3 ('x1')",
+    ),
+    ("words.parquet", parquet_with_bad_power, "{path}: column Power: 1 non-numeric value(s) at row 2 ('lots')"),
+    (
+        "inf.csv",
+        text("Timestamps,WindSpeed\n2031-01-01 00:00,-inf\n2031-01-01 00:10,inf\n"),
+        "{path}: column WindSpeed: 2 infinite value(s) at row 1 ('-inf'), row 2 ('inf')",
+    ),
+    (
+        "stamps.csv",
+        text("Timestamps,Power\n2031-01-01 00:00,1\nsoon,2\n2031-02-30 00:00,3\n"),
+        "{path}: column Timestamps: 2 value(s) are not valid timestamps at row 2 ('soon'), row 3 ('2031-02-30 "
+        "00:00'); use ISO 8601 such as '2007-07-29 03:10:00' or '2007-07-29T03:10:00+02:00'",
+    ),
+    (
+        "blank_stamp.csv",
+        text("Timestamps,Power\n2031-01-01 00:00,1\n,2\n"),
+        "{path}: column Timestamps: 1 empty value(s) at row 2 (nan); every row needs a timestamp",
+    ),
+    (
+        "fraction.parquet",
+        parquet_with_fraction_seconds,
+        "{path}: column Timestamps: sub-second timestamps at row 1 (Timestamp('2031-01-01 00:00:00.500000+0000', "
+        "tz='UTC')); datamgr stores whole seconds",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "make", "message"), CASES, ids=[case[0] for case in CASES])
+def test_bad_file_is_refused_and_changes_nothing(
+    initialized: Project, cli: Invoke, name: str, make: Callable[[Path, Project], None] | None, message: str
+) -> None:
+    path = initialized.root / name
+    if make is not None:
+        make(path, initialized)
+    before = initialized.checksum()
+    outcome = cli("ingest", path)
+    assert outcome.stderr == "Error: " + message.format(path=path) + "\n"
+    assert (outcome.exit_code, outcome.stdout) == (1, "")
+    assert initialized.checksum() == before
+
+
+def test_one_bad_file_among_good_ones_lands_nothing(initialized: Project, cli: Invoke) -> None:
+    good, bad = initialized.root / "good.csv", initialized.root / "bad.csv"
+    good.write_text("Timestamps,Power\n2031-01-01 00:00,1\n")
+    bad.write_text("Timestamps,Power\n2031-01-01 00:10,broken\n")
+    before = initialized.checksum()
+    outcome = cli("ingest", good, bad)
+    assert outcome.exit_code == 1
+    assert outcome.stderr == f"Error: {bad}: column Power: 1 non-numeric value(s) at row 1 ('broken')\n"
+    assert initialized.checksum() == before
+
+
+def test_bad_row_in_a_later_batch_is_reported_with_its_file_row(
+    initialized: Project, cli: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import datamgr.files
+
+    monkeypatch.setattr(datamgr.files, "BATCH_ROWS", 2)
+    path = initialized.root / "late.csv"
+    path.write_text("Timestamps,Power\n2031-01-01 00:00,1\n2031-01-01 00:10,2\n2031-01-01 00:20,3\n2031-01-01 00:30,?\n2031-01-01 00:40,?\n")
+    before = initialized.checksum()
+    outcome = cli("ingest", path)
+    assert outcome.stderr == f"Error: {path}: column Power: 1 non-numeric value(s) at row 4 ('?')\n"
+    assert initialized.checksum() == before
+
+
+def test_unknown_columns_can_be_ignored_explicitly(initialized: Project, cli: Invoke) -> None:
+    path = initialized.root / "extra.csv"
+    path.write_text("Timestamps,Power,Colour\n2031-01-01 00:00,1,red\n")
+    outcome = cli("ingest", path, "--ignore-unknown-columns")
+    assert outcome.exit_code == 0
+    assert outcome.stderr.endswith("1 rows read, 1 inserted, 0 updated, 0 unchanged\n")
+
+
+def test_not_a_database_file(project: Project, cli: Invoke) -> None:
+    project.db_path.parent.mkdir(parents=True)
+    project.db_path.write_text("this is not SQLite " * 100)
+    outcome = cli("last-n", "1")
+    assert outcome.exit_code == 1
+    assert outcome.stderr == f"Error: database sqlite:///{project.db_path}: file is not a database\n"
+    assert project.db_path.read_text() == "this is not SQLite " * 100

@@ -1,0 +1,125 @@
+"""Settings precedence (file < environment < CLI) and one clear error per bad config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from datamgr.errors import ConfigError
+from datamgr.settings import load_settings
+from tests.conftest import Invoke, Project
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("DATAMGR_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def write_config(folder: Path, text: str) -> Path:
+    path = folder / "config" / "parameters.yml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_defaults_are_the_lessons(clean_env: Path) -> None:
+    settings = load_settings()
+    assert settings.database_url == "sqlite:///data/sqlite/app.db"
+    assert settings.data_manager.history_data_path == Path("history_data/history_database.parquet")
+    assert settings.data_manager.prod_data_path == Path("data/prod_data/prod_database.parquet")
+    assert settings.data_manager.raw_data_table_name == "raw_data"
+    assert settings.data_manager.predictions_table_name == "predictions"
+    assert settings.training_pipeline.start_timestamp == "2007-07-29 03:10:00"
+    assert settings.training_pipeline.end_timestamp == "2008-02-22 11:00:00"
+    assert settings.inference_pipeline.batch_size == 32
+
+
+def test_shipped_config_matches_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    repo_config = Path(__file__).resolve().parents[1] / "config" / "parameters.yml"
+    for name in ("DATAMGR_CONFIG", "DATAMGR_DB_URL"):
+        monkeypatch.delenv(name, raising=False)
+    assert load_settings(repo_config).model_dump() == load_settings(Path("/dev/null")).model_dump()
+
+
+def test_precedence_file_then_env_then_cli(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_config(clean_env, "inference_pipeline:\n  batch_size: 10\ndata_manager:\n  db_path: file.db\n")
+    assert load_settings().inference_pipeline.batch_size == 10
+    assert load_settings().database_url == "sqlite:///file.db"
+    monkeypatch.setenv("DATAMGR_INFERENCE_PIPELINE__BATCH_SIZE", "20")
+    monkeypatch.setenv("DATAMGR_DB_URL", "sqlite:///env.db")
+    settings = load_settings()
+    assert settings.inference_pipeline.batch_size == 20
+    assert settings.database_url == "sqlite:///env.db"
+    assert settings.data_manager.db_path == Path("file.db")  # env overrides one key, not the section
+    assert load_settings(db_url="sqlite:///cli.db").database_url == "sqlite:///cli.db"
+
+
+def test_cli_config_option_and_db_url(project: Project, cli: Invoke) -> None:
+    config = write_config(project.root / "elsewhere", "inference_pipeline:\n  batch_size: 3\n")
+    assert cli("init-db").exit_code == 0
+    assert cli("train").exit_code == 0
+    outcome = cli("--config", config, "predict", "-f", "csv")
+    assert outcome.exit_code == 0, outcome.stderr
+    assert len(outcome.stdout.splitlines()) == 1 + 3
+
+
+def test_unquoted_yaml_timestamps_are_accepted(clean_env: Path) -> None:
+    write_config(clean_env, "training_pipeline:\n  start_timestamp: 2007-07-29 03:10:00\n")
+    assert load_settings().training_pipeline.start_timestamp == "2007-07-29 03:10:00"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "inference_pipeline:\n  batch_size: many\n",
+            "config/parameters.yml or DATAMGR_INFERENCE_PIPELINE__BATCH_SIZE: setting inference_pipeline.batch_size "
+            "= 'many' is invalid: Input should be a valid integer, unable to parse string as an integer",
+        ),
+        (
+            "inference_pipeline:\n  batch_size: 0\n",
+            "config/parameters.yml or DATAMGR_INFERENCE_PIPELINE__BATCH_SIZE: setting inference_pipeline.batch_size "
+            "= 0 is invalid: Input should be greater than 0",
+        ),
+        (
+            "data_manager:\n  db_pth: x.db\n",
+            "config/parameters.yml: unknown setting data_manager.db_pth; check the spelling against "
+            "config/parameters.yml",
+        ),
+        ("data_manager: [1, 2\n", "config file config/parameters.yml is not valid YAML at line 2, column 1: "
+         "expected ',' or ']', but got '<stream end>'"),
+        ("- just\n- a list\n", "config file config/parameters.yml must hold a mapping of sections, not list"),
+        (
+            "data_manager:\n  naive_timezone: Mars/Olympus\n",
+            "config/parameters.yml or DATAMGR_DATA_MANAGER__NAIVE_TIMEZONE: setting data_manager.naive_timezone = "
+            "'Mars/Olympus' is invalid: Value error, unknown time zone 'Mars/Olympus'; use an IANA name such as UTC "
+            "or Europe/Madrid",
+        ),
+    ],
+)
+def test_bad_config_is_one_clear_error(clean_env: Path, text: str, message: str) -> None:
+    write_config(clean_env, text)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert str(caught.value) == message
+
+
+def test_explicit_missing_config_is_an_error(clean_env: Path, cli: Invoke) -> None:
+    outcome = cli("--config", "nope.yml", "last-n", "1")
+    assert outcome.exit_code == 1
+    assert outcome.stderr == "Error: config file nope.yml does not exist; pass --config PATH or create it\n"
+
+
+def test_unreadable_config_is_an_error(clean_env: Path, cli: Invoke) -> None:
+    folder = clean_env / "a-folder.yml"
+    folder.mkdir()
+    outcome = cli("--config", folder, "last-n", "1")
+    assert outcome.exit_code == 1
+    assert outcome.stderr.startswith(f"Error: cannot read config file {folder}: ")
