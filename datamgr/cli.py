@@ -108,7 +108,12 @@ def reported(ctx: typer.Context) -> Iterator[State]:
     except DatamgrError as exc:
         _fail(state, str(exc), exc)
     except KeyboardInterrupt as exc:
-        _fail(state, "interrupted; the transaction was rolled back and nothing was written", exc, code=130)
+        _fail(
+            state,
+            "interrupted; the transaction was rolled back and nothing was written",
+            exc,
+            code=130,
+        )
     except Exception as exc:
         _fail(state, _describe_unexpected(exc, state), exc)
 
@@ -145,7 +150,11 @@ def main_options(
     ctx: typer.Context,
     config: Annotated[
         Path | None,
-        typer.Option("--config", envvar="DATAMGR_CONFIG", help="Config file [default: config/parameters.yml]."),
+        typer.Option(
+            "--config",
+            envvar="DATAMGR_CONFIG",
+            help="Config file [default: config/parameters.yml].",
+        ),
     ] = None,
     db_url: Annotated[
         str | None,
@@ -159,7 +168,8 @@ def main_options(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors and warnings on stderr.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging; tracebacks on errors.")] = False,
     version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
     ] = False,
 ) -> None:
     """Keep a wind turbine's 10-minute SCADA history in a database and run a power model against it.
@@ -179,14 +189,19 @@ def main_options(
 
 TableOption = Annotated[
     str | None,
-    typer.Option("--table", "-t", help="Table to use: raw_data or predictions [default: data_manager.raw_data_table_name]."),
+    typer.Option(
+        "--table",
+        "-t",
+        help="Table to use: raw_data or predictions [default: data_manager.raw_data_table_name].",
+    ),
 ]
 FormatOption = Annotated[
     OutputFormat | None,
     typer.Option("--format", "-f", help="Output format [default: table on a terminal, csv otherwise]."),
 ]
 OutputOption = Annotated[
-    Path | None, typer.Option("--output", "-o", help="Write to this .parquet or .csv file instead of stdout.")
+    Path | None,
+    typer.Option("--output", "-o", help="Write to this .parquet or .csv file instead of stdout."),
 ]
 
 
@@ -202,7 +217,8 @@ def _show(state: State, frame: Any, fmt: OutputFormat | None, output: Path | Non
 def init_db(
     ctx: typer.Context,
     no_history: Annotated[
-        bool, typer.Option("--no-history", help="Create the schema only; do not load the history file.")
+        bool,
+        typer.Option("--no-history", help="Create the schema only; do not load the history file."),
     ] = False,
 ) -> None:
     """Create the database (and its folder), migrate it to the current schema and load the history.
@@ -237,7 +253,11 @@ def ingest(
     files: Annotated[list[Path], typer.Argument(help="Parquet or CSV files to upsert.", show_default=False)],
     table: TableOption = None,
     ignore_unknown_columns: Annotated[
-        bool, typer.Option("--ignore-unknown-columns", help="Skip columns the table does not have instead of failing.")
+        bool,
+        typer.Option(
+            "--ignore-unknown-columns",
+            help="Skip columns the table does not have instead of failing.",
+        ),
     ] = False,
 ) -> None:
     """Upsert Parquet or CSV files into a table, keyed on Timestamps, in one transaction.
@@ -318,10 +338,12 @@ def last_n(
 def range_(
     ctx: typer.Context,
     start: Annotated[
-        str | None, typer.Option("--start", "-s", help="First timestamp, inclusive [default: training_pipeline's].")
+        str | None,
+        typer.Option("--start", "-s", help="First timestamp, inclusive [default: training_pipeline's]."),
     ] = None,
     end: Annotated[
-        str | None, typer.Option("--end", "-e", help="Last timestamp, inclusive [default: training_pipeline's].")
+        str | None,
+        typer.Option("--end", "-e", help="Last timestamp, inclusive [default: training_pipeline's]."),
     ] = None,
     table: TableOption = None,
     fmt: FormatOption = None,
@@ -348,7 +370,8 @@ def export(
     ctx: typer.Context,
     table: TableOption = None,
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Target .parquet or .csv [default: data_manager.prod_data_path].")
+        Path | None,
+        typer.Option("--output", "-o", help="Target .parquet or .csv [default: data_manager.prod_data_path]."),
     ] = None,
 ) -> None:
     """Write a whole table to a file: a snapshot of the production store.
@@ -387,17 +410,22 @@ def sample_data(
         from datamgr.sample_data import write_sample_files
 
         files = write_sample_files(state.settings().data_manager.history_data_path, inference_path, seed=seed)
-        log.info(f"sample-data: {files.history_rows} rows to {files.history}, {files.inference_rows} rows to {files.inference}")
+        log.info(
+            f"sample-data: {files.history_rows} rows to {files.history}, "
+            f"{files.inference_rows} rows to {files.inference}"
+        )
 
 
 @app.command()
 def train(
     ctx: typer.Context,
     start: Annotated[
-        str | None, typer.Option("--start", "-s", help="First timestamp, inclusive [default: training_pipeline's].")
+        str | None,
+        typer.Option("--start", "-s", help="First timestamp, inclusive [default: training_pipeline's]."),
     ] = None,
     end: Annotated[
-        str | None, typer.Option("--end", "-e", help="Last timestamp, inclusive [default: training_pipeline's].")
+        str | None,
+        typer.Option("--end", "-e", help="Last timestamp, inclusive [default: training_pipeline's]."),
     ] = None,
     fmt: FormatOption = None,
 ) -> None:
@@ -417,7 +445,13 @@ def train(
         with _stages(state) as stage:
             report = service.train(state.engine(), state.settings(), start, end, stage=stage)
         result = report.result
-        _show(state, service.metrics_frame(result), fmt, None, f"model {report.model_id} on the holdout")
+        _show(
+            state,
+            service.metrics_frame(result),
+            fmt,
+            None,
+            f"model {report.model_id} on the holdout",
+        )
         log.info(
             f"train: model {report.model_id} saved to {report.artifact_path}; {result.rows_fit} rows fit, "
             f"{result.rows_holdout} held out, {result.rows_without_target} without Power left out; "
@@ -443,10 +477,15 @@ def predict(
     ctx: typer.Context,
     batch_size: Annotated[
         int | None,
-        typer.Option("--batch-size", "-n", help="How many of the newest rows [default: inference_pipeline.batch_size]."),
+        typer.Option(
+            "--batch-size",
+            "-n",
+            help="How many of the newest rows [default: inference_pipeline.batch_size].",
+        ),
     ] = None,
     model_id: Annotated[
-        int | None, typer.Option("--model-id", "-m", help="Registered model to use [default: the newest].")
+        int | None,
+        typer.Option("--model-id", "-m", help="Registered model to use [default: the newest]."),
     ] = None,
     fmt: FormatOption = None,
     output: OutputOption = None,

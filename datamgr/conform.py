@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Table
 
 from datamgr.errors import DataValidationError
-from datamgr.store.schema import TIME_SERIES_KEYS, TIMESTAMP, UtcTimestamp
+from datamgr.store.schema import TIME_SERIES_KEYS, UtcTimestamp
 from datamgr.timestamps import describe_rows, to_utc_series
 
 if TYPE_CHECKING:

@@ -125,10 +125,7 @@ def generate(start: str = HISTORY_START, end: str = INFERENCE_END, seed: int = S
 
     # Temperatures: ambient with seasons and days; components follow ambient plus lagged load.
     ambient = (
-        10
-        - 8 * np.cos(2 * np.pi * (day - 0.05))
-        - 4 * np.cos(2 * np.pi * (hour - 3) / 24)
-        + 1.5 * _ar1(rng, n, 0.99)
+        10 - 8 * np.cos(2 * np.pi * (day - 0.05)) - 4 * np.cos(2 * np.pi * (hour - 3) / 24) + 1.5 * _ar1(rng, n, 0.99)
     )
     heat = _lagged(load, 0.05)
     nacelle = ambient + 7 + 10 * heat + rng.normal(0, 0.4, n)

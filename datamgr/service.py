@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from uuid import uuid4
 
 from sqlalchemy import Connection, Engine, Table
@@ -75,7 +75,14 @@ def init_db(engine: Engine, settings: Settings, *, load_history: bool = True) ->
         if source is None:
             return InitReport(before, after, None, None, existing, "--no-history")
         if existing:
-            return InitReport(before, after, history_path, None, existing, f"raw_data already holds {existing} rows")
+            return InitReport(
+                before,
+                after,
+                history_path,
+                None,
+                existing,
+                f"raw_data already holds {existing} rows",
+            )
         counts = _upsert_file(connection, source, raw_data, settings, ignore_unknown=False, progress=None)
         return InitReport(before, after, history_path, counts, repository.count_rows(connection, raw_data))
 
@@ -96,7 +103,14 @@ def ingest_files(
     with write_transaction(engine) as connection:
         check_schema_current(connection)
         for source in sources:
-            counts = _upsert_file(connection, source, table, settings, ignore_unknown=ignore_unknown, progress=progress)
+            counts = _upsert_file(
+                connection,
+                source,
+                table,
+                settings,
+                ignore_unknown=ignore_unknown,
+                progress=progress,
+            )
             report.files.append(FileReport(source.path, counts))
     return report
 
@@ -152,7 +166,12 @@ def resolve_range(settings: Settings, start: str | None, end: str | None) -> tup
 
 
 def time_range(
-    engine: Engine, settings: Settings, start: str | None, end: str | None, *, table_name: str | None = None
+    engine: Engine,
+    settings: Settings,
+    start: str | None,
+    end: str | None,
+    *,
+    table_name: str | None = None,
 ) -> pd.DataFrame:
     """Rows between start and end inclusive, oldest first."""
     table = time_series_table(table_name or settings.data_manager.raw_data_table_name)
@@ -260,7 +279,11 @@ class PredictReport:
 
 
 def predict(
-    engine: Engine, settings: Settings, *, batch_size: int | None = None, model_id: int | None = None
+    engine: Engine,
+    settings: Settings,
+    *,
+    batch_size: int | None = None,
+    model_id: int | None = None,
 ) -> PredictReport:
     """Predict on the newest rows with a registered model and store the predictions with their lineage."""
     from datamgr.model_store import load_model
@@ -286,7 +309,10 @@ def predict(
         data = get_last_n_points_from_db(connection, size)
     model = load_model(Path(run["artifact_path"]), run["artifact_sha256"], model_id=run["id"])
     frame = prediction_frame(
-        predict_node(model, data), get_data_timestamps(data), model_id=run["id"], created_at=datetime.now(UTC)
+        predict_node(model, data),
+        get_data_timestamps(data),
+        model_id=run["id"],
+        created_at=datetime.now(UTC),
     )
     with write_transaction(engine) as connection:
         counts = save_predictions_to_db(connection, frame)

@@ -12,7 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, InitSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from datamgr.errors import ConfigError
 
@@ -71,9 +76,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid")
 
     db_url: str | None = None
-    data_manager: DataManagerSettings = Field(default_factory=DataManagerSettings)
-    training_pipeline: TrainingPipelineSettings = Field(default_factory=TrainingPipelineSettings)
-    inference_pipeline: InferencePipelineSettings = Field(default_factory=InferencePipelineSettings)
+    data_manager: DataManagerSettings = DataManagerSettings()
+    training_pipeline: TrainingPipelineSettings = TrainingPipelineSettings()
+    inference_pipeline: InferencePipelineSettings = InferencePipelineSettings()
 
     @property
     def database_url(self) -> str:
@@ -126,7 +131,11 @@ def load_settings(config_path: Path | None = None, **overrides: Any) -> Settings
             dotenv_settings: PydanticBaseSettingsSource,
             file_secret_settings: PydanticBaseSettingsSource,
         ) -> tuple[PydanticBaseSettingsSource, ...]:
-            return (init_settings, env_settings, InitSettingsSource(settings_cls, init_kwargs=file_values))
+            return (
+                init_settings,
+                env_settings,
+                InitSettingsSource(settings_cls, init_kwargs=file_values),
+            )
 
     given = {key: value for key, value in overrides.items() if value is not None}
     try:

@@ -30,17 +30,29 @@ def parquet_with_fraction_seconds(path: Path, _project: Project) -> None:
 
 CASES = [
     ("missing.csv", None, "{path}: no such file"),
-    ("folder.csv", lambda p, _: p.mkdir(), "{path}: is a directory, not a file; name a .parquet, .pq or .csv file"),
+    (
+        "folder.csv",
+        lambda p, _: p.mkdir(),
+        "{path}: is a directory, not a file; name a .parquet, .pq or .csv file",
+    ),
     ("empty.csv", text(""), "{path}: the file is empty"),
     ("empty.parquet", text(""), "{path}: the file is empty"),
-    ("notes.docx", text("hello"), "{path}: not a Parquet or CSV file; datamgr reads .parquet, .pq or .csv files"),
+    (
+        "notes.docx",
+        text("hello"),
+        "{path}: not a Parquet or CSV file; datamgr reads .parquet, .pq or .csv files",
+    ),
     (
         "truncated.parquet",
         truncated_parquet,
         "{path}: not a readable Parquet file (Parquet magic bytes not found in footer. Either the file is "
         "corrupted or this is not a parquet file.)",
     ),
-    ("no_stamps.csv", text("WindSpeed,Power\n1,2\n"), "{path}: no Timestamps column; table raw_data needs it"),
+    (
+        "no_stamps.csv",
+        text("WindSpeed,Power\n1,2\n"),
+        "{path}: no Timestamps column; table raw_data needs it",
+    ),
     (
         "unknown.csv",
         text("Timestamps,Power,Colour,Smell\n2031-01-01,1,red,odd\n"),
@@ -51,7 +63,11 @@ CASES = [
         text("Timestamps,Power\n2031-01-01 00:00,1\n2031-01-01 00:10,abc\n2031-01-01 00:20,x1\n"),
         "{path}: column Power: 2 non-numeric value(s) at row 2 ('abc'), row 3 ('x1')",
     ),
-    ("words.parquet", parquet_with_bad_power, "{path}: column Power: 1 non-numeric value(s) at row 2 ('lots')"),
+    (
+        "words.parquet",
+        parquet_with_bad_power,
+        "{path}: column Power: 1 non-numeric value(s) at row 2 ('lots')",
+    ),
     (
         "inf.csv",
         text("Timestamps,WindSpeed\n2031-01-01 00:00,-inf\n2031-01-01 00:10,inf\n"),
@@ -79,7 +95,11 @@ CASES = [
 
 @pytest.mark.parametrize(("name", "make", "message"), CASES, ids=[case[0] for case in CASES])
 def test_bad_file_is_refused_and_changes_nothing(
-    initialized: Project, cli: Invoke, name: str, make: Callable[[Path, Project], None] | None, message: str
+    initialized: Project,
+    cli: Invoke,
+    name: str,
+    make: Callable[[Path, Project], None] | None,
+    message: str,
 ) -> None:
     path = initialized.root / name
     if make is not None:
@@ -109,7 +129,10 @@ def test_bad_row_in_a_later_batch_is_reported_with_its_file_row(
 
     monkeypatch.setattr(datamgr.files, "BATCH_ROWS", 2)
     path = initialized.root / "late.csv"
-    path.write_text("Timestamps,Power\n2031-01-01 00:00,1\n2031-01-01 00:10,2\n2031-01-01 00:20,3\n2031-01-01 00:30,?\n2031-01-01 00:40,?\n")
+    path.write_text(
+        "Timestamps,Power\n2031-01-01 00:00,1\n2031-01-01 00:10,2\n2031-01-01 00:20,3\n"
+        "2031-01-01 00:30,?\n2031-01-01 00:40,?\n"
+    )
     before = initialized.checksum()
     outcome = cli("ingest", path)
     assert outcome.stderr == f"Error: {path}: column Power: 1 non-numeric value(s) at row 4 ('?')\n"

@@ -166,36 +166,55 @@ def test_range_defaults_to_training_range(initialized: Project, cli: Invoke) -> 
     outcome = cli("range", "--format", "csv")
     printed = pd.read_csv(StringIO(outcome.stdout))
     history = initialized.files.history_frame
-    inside = history[(history.Timestamps >= TRAIN_START + "Z") & (history.Timestamps <= TRAIN_END + "Z")]
+    start_at, end_at = pd.Timestamp(TRAIN_START, tz="UTC"), pd.Timestamp(TRAIN_END, tz="UTC")
+    inside = history[(history.Timestamps >= start_at) & (history.Timestamps <= end_at)]
     assert len(printed) == len(inside)
     assert printed.Timestamps.iloc[0] == TRAIN_START.replace(" ", "T") + "Z"
 
 
 def test_range_with_offsets_lands_in_utc(initialized: Project, cli: Invoke) -> None:
     outcome = cli("range", "-s", "2007-07-29T05:10:00+02:00", "-e", "2007-07-29T05:20:00+02:00", "-f", "json")
-    assert [r["Timestamps"] for r in json.loads(outcome.stdout)] == ["2007-07-29T03:10:00Z", "2007-07-29T03:20:00Z"]
+    assert [r["Timestamps"] for r in json.loads(outcome.stdout)] == [
+        "2007-07-29T03:10:00Z",
+        "2007-07-29T03:20:00Z",
+    ]
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["last-n", "0"], "Error: N must be a positive number of rows, got 0\n"),
-        (["last-n", "5", "--table", "model_runs"], "Error: unknown table 'model_runs'; choose one of: predictions, raw_data\n"),
+        (
+            ["last-n", "5", "--table", "model_runs"],
+            "Error: unknown table 'model_runs'; choose one of: predictions, raw_data\n",
+        ),
         (
             ["last-n", "5", "--table", "raw_data; DROP TABLE raw_data"],
             "Error: unknown table 'raw_data; DROP TABLE raw_data'; choose one of: predictions, raw_data\n",
         ),
-        (["range", "-s", "2008-01-02", "-e", "2008-01-01"], "Error: --start 2008-01-02T00:00:00Z is after --end 2008-01-01T00:00:00Z\n"),
+        (
+            ["range", "-s", "2008-01-02", "-e", "2008-01-01"],
+            "Error: --start 2008-01-02T00:00:00Z is after --end 2008-01-01T00:00:00Z\n",
+        ),
         (
             ["range", "-s", "yesterday"],
             "Error: --start 'yesterday' is not a valid timestamp; use ISO 8601 such as "
             "'2007-07-29 03:10:00' or '2007-07-29T03:10:00+02:00'\n",
         ),
-        (["range", "-s", "2008-02-30"], "Error: --start '2008-02-30' is not a valid timestamp; use ISO 8601 such as "
-         "'2007-07-29 03:10:00' or '2007-07-29T03:10:00+02:00'\n"),
+        (
+            ["range", "-s", "2008-02-30"],
+            "Error: --start '2008-02-30' is not a valid timestamp; use ISO 8601 such as "
+            "'2007-07-29 03:10:00' or '2007-07-29T03:10:00+02:00'\n",
+        ),
         (["ingest", "missing.parquet"], "Error: missing.parquet: no such file\n"),
-        (["ingest", "x.csv", "--table", "sqlite_master"], "Error: unknown table 'sqlite_master'; choose one of: predictions, raw_data\n"),
-        (["last-n", "5", "--output", "out.xlsx"], "Error: --output out.xlsx: use a .parquet or .csv file name\n"),
+        (
+            ["ingest", "x.csv", "--table", "sqlite_master"],
+            "Error: unknown table 'sqlite_master'; choose one of: predictions, raw_data\n",
+        ),
+        (
+            ["last-n", "5", "--output", "out.xlsx"],
+            "Error: --output out.xlsx: use a .parquet or .csv file name\n",
+        ),
     ],
 )
 def test_bad_query_arguments(initialized: Project, cli: Invoke, args: list[str], message: str) -> None:

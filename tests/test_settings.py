@@ -93,9 +93,15 @@ def test_unquoted_yaml_timestamps_are_accepted(clean_env: Path) -> None:
             "config/parameters.yml: unknown setting data_manager.db_pth; check the spelling against "
             "config/parameters.yml",
         ),
-        ("data_manager: [1, 2\n", "config file config/parameters.yml is not valid YAML at line 2, column 1: "
-         "expected ',' or ']', but got '<stream end>'"),
-        ("- just\n- a list\n", "config file config/parameters.yml must hold a mapping of sections, not list"),
+        (
+            "data_manager: [1, 2\n",
+            "config file config/parameters.yml is not valid YAML at line 2, column 1: "
+            "expected ',' or ']', but got '<stream end>'",
+        ),
+        (
+            "- just\n- a list\n",
+            "config file config/parameters.yml must hold a mapping of sections, not list",
+        ),
         (
             "data_manager:\n  naive_timezone: Mars/Olympus\n",
             "config/parameters.yml or DATAMGR_DATA_MANAGER__NAIVE_TIMEZONE: setting data_manager.naive_timezone = "

@@ -37,7 +37,11 @@ def test_parse_instant_refuses_nonsense() -> None:
 def test_series_with_mixed_offsets_and_naive_values() -> None:
     values = pd.Series(["2007-07-29T05:10:00+02:00", "2007-07-29 03:20:00", "2007-07-29T03:30:00Z"])
     result = to_utc_series(values, naive_zone="UTC", source="f.csv")
-    assert list(format_iso_series(result)) == ["2007-07-29T03:10:00Z", "2007-07-29T03:20:00Z", "2007-07-29T03:30:00Z"]
+    assert list(format_iso_series(result)) == [
+        "2007-07-29T03:10:00Z",
+        "2007-07-29T03:20:00Z",
+        "2007-07-29T03:30:00Z",
+    ]
 
 
 def test_series_of_pandas_datetimes() -> None:

@@ -49,8 +49,7 @@ def make_engine(url: str, *, create: bool = False) -> Engine:
         engine = create_engine(parsed)
     except ModuleNotFoundError as exc:
         raise DatabaseError(
-            f"no driver for {parsed.drivername} ({exc.name} is not installed); "
-            "for PostgreSQL install datamgr[postgres]"
+            f"no driver for {parsed.drivername} ({exc.name} is not installed); for PostgreSQL install datamgr[postgres]"
         ) from None
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine)

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import (
     Column,
     Connection,
-    ColumnElement,
     Insert,
     Integer,
     MetaData,
@@ -33,8 +32,14 @@ from sqlalchemy import (
     type_coerce,
 )
 
+from datamgr.store.schema import (
+    PROVENANCE_COLUMNS,
+    TIME_SERIES_KEYS,
+    TIMESTAMP,
+    UtcTimestamp,
+    model_runs,
+)
 from datamgr.timestamps import from_epoch_seconds, to_epoch_seconds
-from datamgr.store.schema import TIME_SERIES_KEYS, TIMESTAMP, UtcTimestamp, model_runs
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -53,9 +58,7 @@ class UpsertCounts:
     unchanged: int = 0
 
     def __add__(self, other: UpsertCounts) -> UpsertCounts:
-        return UpsertCounts(
-            *(getattr(self, name) + getattr(other, name) for name in self.__dataclass_fields__)
-        )
+        return UpsertCounts(*(getattr(self, name) + getattr(other, name) for name in self.__dataclass_fields__))
 
 
 def count_rows(connection: Connection, table: Table) -> int:
@@ -144,6 +147,7 @@ class Staging:
         self.columns = columns
         self.key = list(TIME_SERIES_KEYS[table.name])
         self.values = [c for c in columns if c not in self.key]
+        self.compared = [c for c in self.values if c not in PROVENANCE_COLUMNS]
         self.staging = Table(
             f"staging_{table.name}",
             MetaData(),
@@ -159,7 +163,7 @@ class Staging:
     def add(self, frame: pd.DataFrame) -> None:
         """Append a conformed batch, with its position so that the last duplicate wins."""
         name = self.connection.dialect.name
-        columns = [range(self.rows, self.rows + len(frame))]
+        columns: list[Any] = [range(self.rows, self.rows + len(frame))]
         columns += [_db_values(frame[c], self.table.c[c], name) for c in self.columns]
         self.connection.exec_driver_sql(self._insert_sql, list(zip(*columns, strict=True)))
         self.rows += len(frame)
@@ -171,7 +175,7 @@ class Staging:
         duplicates = self.connection.execute(delete(s).where(s.c[_SEQ].not_in(keep))).rowcount
 
         on_key = and_(*(t.c[k] == s.c[k] for k in self.key))
-        changed = or_(false(), *(t.c[c].is_distinct_from(s.c[c]) for c in self.values))
+        changed = or_(false(), *(t.c[c].is_distinct_from(s.c[c]) for c in self.compared))
         missing = t.c[self.key[0]].is_(None)
         counts = self.connection.execute(
             select(
@@ -201,7 +205,7 @@ class Staging:
         return upsert.on_conflict_do_update(
             index_elements=[t.c[k] for k in self.key],
             set_={c: upsert.excluded[c] for c in self.values},
-            where=or_(*(t.c[c].is_distinct_from(upsert.excluded[c]) for c in self.values)),
+            where=or_(false(), *(t.c[c].is_distinct_from(upsert.excluded[c]) for c in self.compared)),
         )
 
 

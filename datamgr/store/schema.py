@@ -126,6 +126,11 @@ TIME_SERIES_KEYS: dict[str, tuple[str, ...]] = {
 }
 
 
+# Columns written along with a change but never a change by themselves: predicting the same
+# value again leaves the row (and when it was first predicted) as it is.
+PROVENANCE_COLUMNS = frozenset({"created_at"})
+
+
 def time_series_table(name: str) -> Table:
     """Look a --table value up in the MetaData; anything else (including SQL) is refused."""
     if name not in TIME_SERIES_KEYS:

@@ -39,9 +39,7 @@ def upgrade() -> None:
     # refuse rather than drop rows if someone put some there by hand.
     count = op.get_bind().execute(sa.text("SELECT count(*) FROM predictions")).scalar_one()
     if count:
-        raise RuntimeError(
-            f"predictions holds {count} rows without a model; export and empty it before upgrading"
-        )
+        raise RuntimeError(f"predictions holds {count} rows without a model; export and empty it before upgrading")
     op.drop_table("predictions")
     op.create_table(
         "predictions",
@@ -49,9 +47,7 @@ def upgrade() -> None:
         sa.Column("Timestamps", UtcTimestamp(), nullable=False),
         sa.Column("predicted_power", sa.Float(), nullable=True),
         sa.Column("created_at", UtcTimestamp(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["model_id"], ["model_runs.id"], name=op.f("fk_predictions_model_id_model_runs")
-        ),
+        sa.ForeignKeyConstraint(["model_id"], ["model_runs.id"], name=op.f("fk_predictions_model_id_model_runs")),
         sa.PrimaryKeyConstraint("model_id", "Timestamps", name=op.f("pk_predictions")),
     )
     op.create_index(op.f("ix_predictions_Timestamps"), "predictions", ["Timestamps"])

@@ -10,7 +10,12 @@ from sqlalchemy import inspect
 
 from datamgr.errors import NotInitializedError, SchemaTooNewError
 from datamgr.store.engine import make_engine, read_connection, write_transaction
-from datamgr.store.migrate import check_schema_current, current_revision, head_revision, upgrade_to_head
+from datamgr.store.migrate import (
+    check_schema_current,
+    current_revision,
+    head_revision,
+    upgrade_to_head,
+)
 from datamgr.store.schema import SCHEMA_REVISION, SENSOR_COLUMNS, metadata
 
 
@@ -24,10 +29,21 @@ def test_migrating_an_empty_database(tmp_path: Path) -> None:
         assert upgrade_to_head(connection) == (None, SCHEMA_REVISION)
     with read_connection(engine) as connection:
         inspector = inspect(connection)
-        assert set(inspector.get_table_names()) == {"alembic_version", "raw_data", "predictions", "model_runs"}
-        assert [c["name"] for c in inspector.get_columns("raw_data")] == ["Timestamps", *SENSOR_COLUMNS]
+        assert set(inspector.get_table_names()) == {
+            "alembic_version",
+            "raw_data",
+            "predictions",
+            "model_runs",
+        }
+        assert [c["name"] for c in inspector.get_columns("raw_data")] == [
+            "Timestamps",
+            *SENSOR_COLUMNS,
+        ]
         assert inspector.get_pk_constraint("raw_data")["constrained_columns"] == ["Timestamps"]
-        assert inspector.get_pk_constraint("predictions")["constrained_columns"] == ["model_id", "Timestamps"]
+        assert inspector.get_pk_constraint("predictions")["constrained_columns"] == [
+            "model_id",
+            "Timestamps",
+        ]
         check_schema_current(connection)
 
 

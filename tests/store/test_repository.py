@@ -89,7 +89,9 @@ def test_between_is_inclusive_and_chronological(engine: Engine) -> None:
 
 
 def test_ordering_is_chronological_across_years_and_offsets(engine: Engine) -> None:
-    stamps = pd.Series(pd.to_datetime(["2010-01-01T00:00:00+05:00", "2009-12-31T20:00:00Z", "1999-06-01T00:00:00Z"], utc=True))
+    stamps = pd.Series(
+        pd.to_datetime(["2010-01-01T00:00:00+05:00", "2009-12-31T20:00:00Z", "1999-06-01T00:00:00Z"], utc=True)
+    )
     upsert(engine, pd.DataFrame({"Timestamps": stamps, "Power": [3.0, 2.0, 1.0]}))
     with read_connection(engine) as connection:
         assert list(repository.last_n(connection, raw_data, 3).Power) == [1.0, 3.0, 2.0]
