@@ -192,7 +192,7 @@ TableOption = Annotated[
     typer.Option(
         "--table",
         "-t",
-        help="Table to use: raw_data or predictions [default: data_manager.raw_data_table_name].",
+        help="Table: raw_data, predictions (or quarantine to read) [default: data_manager.raw_data_table_name].",
     ),
 ]
 FormatOption = Annotated[
@@ -264,6 +264,7 @@ def ingest(
 
     New timestamps are inserted, changed rows updated, identical rows left alone, so a file can
     be ingested again safely. Timestamps without an offset are read in data_manager.naive_timezone.
+    Rows with a value outside data_manager.limits go to the quarantine table, with the reason.
 
     Example:
 
@@ -296,6 +297,8 @@ def _counts(counts: Any) -> str:
     )
     if counts.duplicates:
         text += f", {counts.duplicates} duplicate timestamps collapsed to the last"
+    if counts.quarantined:
+        text += f", {counts.quarantined} quarantined for impossible values (see `datamgr last-n 100 -t quarantine`)"
     return text
 
 

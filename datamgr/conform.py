@@ -7,6 +7,7 @@ row number and value, so a broken file never reaches the database.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Table
@@ -19,6 +20,15 @@ if TYPE_CHECKING:
     import pandas as pd
 
 _PANDAS_INDEX = re.compile(r"^__index_level_\d+__$")
+Limits = dict[str, tuple[float | None, float | None]]
+
+
+@dataclass(frozen=True)
+class ConformedBatch:
+    """The rows fit for the table, and those refused for impossible values (with reason and row number)."""
+
+    rows: pd.DataFrame
+    quarantined: pd.DataFrame
 
 
 def conform_batch(
@@ -28,12 +38,15 @@ def conform_batch(
     source: str,
     row_offset: int = 0,
     naive_zone: str = "UTC",
+    require_offsets: bool = False,
     ignore_unknown: bool = False,
-) -> pd.DataFrame:
+    limits: Limits | None = None,
+) -> ConformedBatch:
     """Return the batch with the table's columns (those present), checked and typed.
 
     Key columns must be present; other columns may be missing (they keep their stored values);
-    unknown columns are an error unless ignore_unknown.
+    unknown columns are an error unless ignore_unknown. A value that breaks the table's rules
+    refuses the whole file; a value outside its physical limits sends only its row to quarantine.
     """
     import numpy as np
     import pandas as pd
@@ -56,7 +69,9 @@ def conform_batch(
         values = frame[column.name]
         where = f"{source}: column {column.name}"
         if isinstance(column.type, UtcTimestamp):
-            stamps = to_utc_series(values, naive_zone=naive_zone, source=source, row_offset=row_offset)
+            stamps = to_utc_series(
+                values, naive_zone=naive_zone, source=source, row_offset=row_offset, require_offsets=require_offsets
+            )
             fractional = (stamps.astype("int64") % 10**9) != 0
             if fractional.any():
                 raise DataValidationError(
@@ -65,8 +80,7 @@ def conform_batch(
                 )
             out[column.name] = stamps
             continue
-        numbers = _numeric(values)
-        blank = values.isna() | (values.astype("string").str.strip() == "")
+        numbers, blank = _numeric(values)
         bad = numbers.isna() & ~blank
         if bad.any():
             raise DataValidationError(
@@ -87,13 +101,45 @@ def conform_batch(
             out[column.name] = numbers.astype("Int64")
         else:
             out[column.name] = numbers.astype("float64")
-    return pd.DataFrame(out, index=frame.index)
+    conformed = pd.DataFrame(out, index=frame.index)
+    return _split_impossible(conformed, limits or {}, source, row_offset)
 
 
-def _numeric(values: pd.Series) -> pd.Series:
+def _split_impossible(frame: pd.DataFrame, limits: Limits, source: str, row_offset: int) -> ConformedBatch:
+    """Move rows with a value outside its column's limits to a quarantine frame, with the reason."""
+    import numpy as np
+
+    checks = []
+    for name, (low, high) in limits.items():
+        if name in frame.columns:
+            values = frame[name].to_numpy()
+            if low is not None:
+                checks.append((name, "below", low, values < low))
+            if high is not None:
+                checks.append((name, "above", high, values > high))
+    bad = np.zeros(len(frame), dtype=bool)
+    for *_, mask in checks:
+        bad |= mask
+    if not bad.any():
+        return ConformedBatch(frame, frame.iloc[0:0])
+    positions = np.flatnonzero(bad)
+    reasons = [
+        "; ".join(f"{name}={frame[name].iat[p]} {side} {limit}" for name, side, limit, mask in checks if mask[p])
+        for p in positions
+    ]
+    quarantined = frame.iloc[positions].copy()
+    quarantined.insert(0, "source", source)
+    quarantined.insert(2, "row_number", positions + row_offset + 1)
+    quarantined.insert(3, "reason", reasons)
+    return ConformedBatch(frame[~bad], quarantined)
+
+
+def _numeric(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """The column as float64, and which values were missing to begin with (NaN, empty text)."""
     import pandas as pd
 
     if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
-        return values.astype("float64")
+        return values.astype("float64"), values.isna()
     text = values.astype("string").str.strip()
-    return pd.to_numeric(text.mask(text == ""), errors="coerce").astype("float64")
+    blank = (text.isna() | (text == "")).fillna(True).astype(bool)
+    return pd.to_numeric(text.mask(blank), errors="coerce").astype("float64"), blank

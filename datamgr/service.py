@@ -5,8 +5,8 @@ The CLI parses options, calls one of these and renders what comes back; nothing 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,8 +21,8 @@ from datamgr.settings import Settings
 from datamgr.store import repository
 from datamgr.store.engine import read_connection, write_transaction
 from datamgr.store.migrate import check_schema_current, upgrade_to_head
-from datamgr.store.repository import UpsertCounts
-from datamgr.store.schema import raw_data, time_series_table
+from datamgr.store.repository import Staging, UpsertCounts
+from datamgr.store.schema import INGEST_TABLES, quarantine, raw_data, time_series_table
 from datamgr.timestamps import format_instant, parse_instant
 
 if TYPE_CHECKING:
@@ -97,7 +97,7 @@ def ingest_files(
     progress: Progress | None = None,
 ) -> IngestReport:
     """Upsert every file into the table in one transaction: all files land, or none does."""
-    table = time_series_table(table_name or settings.data_manager.raw_data_table_name)
+    table = time_series_table(table_name or settings.data_manager.raw_data_table_name, INGEST_TABLES)
     sources = [open_input(path) for path in paths]
     report = IngestReport(table.name)
     with write_transaction(engine) as connection:
@@ -124,24 +124,39 @@ def _upsert_file(
     ignore_unknown: bool,
     progress: Progress | None,
 ) -> UpsertCounts:
-    """Read a file batch by batch, conform each batch and upsert them all in one merge."""
+    """Read a file batch by batch, conform each batch, and merge it into the table in one statement.
 
-    def conformed() -> Iterator[pd.DataFrame]:
-        offset = 0
-        for batch in read_batches(source):
-            yield conform_batch(
-                batch,
-                table,
-                source=str(source.path),
-                row_offset=offset,
-                naive_zone=settings.data_manager.naive_timezone,
-                ignore_unknown=ignore_unknown,
-            )
-            offset += len(batch)
-            if progress is not None:
-                progress(len(batch))
-
-    return repository.upsert_frames(connection, table, conformed())
+    Rows with physically impossible values go to the quarantine table instead, with the reason.
+    """
+    options = settings.data_manager
+    accepted: Staging | None = None
+    refused: Staging | None = None
+    offset = 0
+    for batch in read_batches(source):
+        conformed = conform_batch(
+            batch,
+            table,
+            source=str(source.path),
+            row_offset=offset,
+            naive_zone=options.naive_timezone,
+            require_offsets=options.require_offsets,
+            ignore_unknown=ignore_unknown,
+            limits=options.limits,
+        )
+        accepted = accepted or Staging(connection, table, list(conformed.rows.columns))
+        accepted.add(conformed.rows)
+        if len(conformed.quarantined):
+            rejected = conformed.quarantined.assign(created_at=datetime.now(UTC))
+            refused = refused or Staging(connection, quarantine, list(rejected.columns))
+            refused.add(rejected)
+        offset += len(batch)
+        if progress is not None:
+            progress(len(batch))
+    counts = accepted.merge() if accepted is not None else UpsertCounts()
+    if refused is None:
+        return counts
+    refused.merge()
+    return replace(counts, rows_read=counts.rows_read + refused.rows, quarantined=refused.rows)
 
 
 def last_n(engine: Engine, settings: Settings, n: int, *, table_name: str | None = None) -> pd.DataFrame:

@@ -29,6 +29,24 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# Physically possible range of each sensor for a 2 MW turbine; a value outside sends its row to quarantine.
+DEFAULT_LIMITS: dict[str, tuple[float | None, float | None]] = {
+    "WindSpeed": (0.0, 60.0),
+    "WindDirAbs": (0.0, 360.0),
+    "WindDirRel": (-180.0, 180.0),
+    "Power": (-100.0, 2600.0),
+    "Pitch": (-10.0, 100.0),
+    "GenRPM": (0.0, 2500.0),
+    "RotorRPM": (0.0, 30.0),
+    "EnvirTemp": (-50.0, 60.0),
+    "NacelTemp": (-50.0, 90.0),
+    "GearOilTemp": (-50.0, 130.0),
+    "GearBearTemp": (-50.0, 150.0),
+    "GenPh1Temp": (-50.0, 200.0),
+    "GenBearTemp": (-50.0, 150.0),
+}
+
+
 class DataManagerSettings(_Section):
     history_data_path: Path = Path("history_data/history_database.parquet")
     prod_data_path: Path = Path("data/prod_data/prod_database.parquet")
@@ -36,6 +54,22 @@ class DataManagerSettings(_Section):
     raw_data_table_name: str = "raw_data"
     predictions_table_name: str = "predictions"
     naive_timezone: str = "UTC"
+    require_offsets: bool = False
+    limits: dict[str, tuple[float | None, float | None]] = Field(default_factory=lambda: dict(DEFAULT_LIMITS))
+
+    @field_validator("limits")
+    @classmethod
+    def _known_sensors(
+        cls, value: dict[str, tuple[float | None, float | None]]
+    ) -> dict[str, tuple[float | None, float | None]]:
+        from datamgr.store.schema import SENSOR_COLUMNS
+
+        for name, (low, high) in value.items():
+            if name not in SENSOR_COLUMNS:
+                raise ValueError(f"{name!r} is not a sensor column; known: {', '.join(SENSOR_COLUMNS)}")
+            if low is not None and high is not None and low > high:
+                raise ValueError(f"{name}: the lower limit {low} is above the upper limit {high}")
+        return value
 
     @field_validator("naive_timezone")
     @classmethod

@@ -42,17 +42,24 @@ def parse_instant(value: str | datetime, *, naive_zone: str = "UTC", what: str =
     return parsed.astimezone(UTC)
 
 
-def to_utc_series(values: pd.Series, *, naive_zone: str, source: str, row_offset: int = 0) -> pd.Series:
+def to_utc_series(
+    values: pd.Series, *, naive_zone: str, source: str, row_offset: int = 0, require_offsets: bool = False
+) -> pd.Series:
     """Normalise a column of timestamps (text or datetimes) to datetime64[ns, UTC].
 
     Column-wise: ISO text with or without offsets, mixed offsets and pandas datetimes are all
-    accepted; values that do not parse are reported with their row numbers.
+    accepted (naive ones only when offsets are not required); values that do not parse are
+    reported with their row numbers.
     """
     import pandas as pd
 
     if isinstance(values.dtype, pd.DatetimeTZDtype):
         return values.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
     if pd.api.types.is_datetime64_dtype(values.dtype):
+        if require_offsets:
+            raise DataValidationError(
+                f"{source}: column Timestamps has no time zone, and data_manager.require_offsets is true"
+            )
         return _localize_naive(values, naive_zone, source, row_offset).astype("datetime64[ns, UTC]")
 
     text = values.astype("string").str.strip()
@@ -63,6 +70,11 @@ def to_utc_series(values: pd.Series, *, naive_zone: str, source: str, row_offset
             f"{describe_rows(missing, values, row_offset)}; every row needs a timestamp"
         )
     has_offset = text.str.contains(r"(?:[zZ]|[+-]\d\d:?\d\d)$", regex=True)
+    if require_offsets and not has_offset.all():
+        raise DataValidationError(
+            f"{source}: column Timestamps: {int((~has_offset).sum())} value(s) without a UTC offset at "
+            f"{describe_rows(~has_offset, values, row_offset)}; data_manager.require_offsets is true"
+        )
     result = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
     if has_offset.any():
         result[has_offset] = pd.to_datetime(text[has_offset], utc=True, errors="coerce", format="ISO8601")

@@ -46,7 +46,7 @@ def test_init_db_creates_folder_migrates_and_loads_history(project: Project, cli
     assert outcome.exit_code == 0, outcome.stderr
     rows = len(project.files.history_frame)
     assert re.match(
-        LOG + rf"init-db: schema migrated empty -> 0002_model_runs; loaded {rows} rows from "
+        LOG + rf"init-db: schema migrated empty -> 0003_quarantine; loaded {rows} rows from "
         rf"{re.escape(str(project.files.history))}; raw_data holds {rows} rows$",
         outcome.stderr,
     )
@@ -61,7 +61,7 @@ def test_init_db_twice_changes_nothing(project: Project, cli: Invoke) -> None:
     assert outcome.exit_code == 0
     rows = len(project.files.history_frame)
     assert outcome.stderr.endswith(
-        f"init-db: schema at 0002_model_runs; history not loaded: raw_data already holds {rows} rows; "
+        f"init-db: schema at 0003_quarantine; history not loaded: raw_data already holds {rows} rows; "
         f"raw_data holds {rows} rows\n"
     )
     assert project.checksum() == before
@@ -105,7 +105,7 @@ def test_ingest_csv_with_offsets_updates_changed_rows(initialized: Project, cli:
     csv = initialized.root / "fix.csv"
     csv.write_text(
         "Timestamps,WindSpeed,Power\n"
-        "2007-07-01T02:00:00+02:00,99.5,1234.5\n"  # = 00:00 UTC, the first history row
+        "2007-07-01T02:00:00+02:00,29.5,1234.5\n"  # = 00:00 UTC, the first history row
         "2030-01-01 00:00:00,1.0,\n"
     )
     outcome = cli("ingest", csv)
@@ -116,7 +116,7 @@ def test_ingest_csv_with_offsets_updates_changed_rows(initialized: Project, cli:
             "SELECT Timestamps, WindSpeed, Power, Pitch FROM raw_data ORDER BY Timestamps LIMIT 1"
         ).fetchone()
     pitch = initialized.files.history_frame.loc[0, "Pitch"]
-    assert first == (int(pd.Timestamp("2007-07-01", tz="UTC").timestamp()), 99.5, 1234.5, pitch)
+    assert first == (int(pd.Timestamp("2007-07-01", tz="UTC").timestamp()), 29.5, 1234.5, pitch)
 
 
 def test_ingest_several_files_reports_each_and_total(initialized: Project, cli: Invoke) -> None:
@@ -186,11 +186,11 @@ def test_range_with_offsets_lands_in_utc(initialized: Project, cli: Invoke) -> N
         (["last-n", "0"], "Error: N must be a positive number of rows, got 0\n"),
         (
             ["last-n", "5", "--table", "model_runs"],
-            "Error: unknown table 'model_runs'; choose one of: predictions, raw_data\n",
+            "Error: unknown table 'model_runs'; choose one of: predictions, quarantine, raw_data\n",
         ),
         (
             ["last-n", "5", "--table", "raw_data; DROP TABLE raw_data"],
-            "Error: unknown table 'raw_data; DROP TABLE raw_data'; choose one of: predictions, raw_data\n",
+            "Error: unknown table 'raw_data; DROP TABLE raw_data'; choose one of: predictions, quarantine, raw_data\n",
         ),
         (
             ["range", "-s", "2008-01-02", "-e", "2008-01-01"],

@@ -56,6 +56,7 @@ class UpsertCounts:
     inserted: int = 0
     updated: int = 0
     unchanged: int = 0
+    quarantined: int = 0
 
     def __add__(self, other: UpsertCounts) -> UpsertCounts:
         return UpsertCounts(*(getattr(self, name) + getattr(other, name) for name in self.__dataclass_fields__))
@@ -162,6 +163,8 @@ class Staging:
 
     def add(self, frame: pd.DataFrame) -> None:
         """Append a conformed batch, with its position so that the last duplicate wins."""
+        if frame.empty:
+            return
         name = self.connection.dialect.name
         columns: list[Any] = [range(self.rows, self.rows + len(frame))]
         columns += [_db_values(frame[c], self.table.c[c], name) for c in self.columns]
@@ -228,10 +231,8 @@ def upsert_frames(connection: Connection, table: Table, frames: Iterable[pd.Data
     """
     staging: Staging | None = None
     for frame in frames:
-        if staging is None:
-            staging = Staging(connection, table, list(frame.columns))
-        if len(frame):
-            staging.add(frame)
+        staging = staging or Staging(connection, table, list(frame.columns))
+        staging.add(frame)
     return staging.merge() if staging is not None else UpsertCounts()
 
 

@@ -27,7 +27,7 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 from datamgr.errors import QueryError
 
 # Bump with every migration; a test checks it equals the head of migrations/versions.
-SCHEMA_REVISION = "0002_model_runs"
+SCHEMA_REVISION = "0003_quarantine"
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -119,11 +119,26 @@ predictions = Table(
     Column("created_at", UtcTimestamp(), nullable=False),
 )
 
+# Rows of input files refused for physically impossible values: kept with the reason, never dropped.
+quarantine = Table(
+    "quarantine",
+    metadata,
+    Column("source", String(1000), primary_key=True),
+    Column(TIMESTAMP, UtcTimestamp(), primary_key=True),
+    Column("row_number", Integer, nullable=False),
+    Column("reason", String(2000), nullable=False),
+    *(Column(name, Float, nullable=True) for name in SENSOR_COLUMNS),
+    Column("created_at", UtcTimestamp(), nullable=False),
+)
+
 # The tables that hold a time series: what --table may name, and each one's upsert key.
 TIME_SERIES_KEYS: dict[str, tuple[str, ...]] = {
     "raw_data": (TIMESTAMP,),
     "predictions": ("model_id", TIMESTAMP),
+    "quarantine": ("source", TIMESTAMP),
 }
+# The tables `ingest` may write (quarantine is filled by ingest itself).
+INGEST_TABLES = ("raw_data", "predictions")
 
 
 # Columns written along with a change but never a change by themselves: predicting the same
@@ -131,11 +146,10 @@ TIME_SERIES_KEYS: dict[str, tuple[str, ...]] = {
 PROVENANCE_COLUMNS = frozenset({"created_at"})
 
 
-def time_series_table(name: str) -> Table:
+def time_series_table(name: str, allowed: tuple[str, ...] = tuple(TIME_SERIES_KEYS)) -> Table:
     """Look a --table value up in the MetaData; anything else (including SQL) is refused."""
-    if name not in TIME_SERIES_KEYS:
-        known = ", ".join(sorted(TIME_SERIES_KEYS))
-        raise QueryError(f"unknown table {name!r}; choose one of: {known}")
+    if name not in allowed:
+        raise QueryError(f"unknown table {name!r}; choose one of: {', '.join(sorted(allowed))}")
     return metadata.tables[name]
 
 

@@ -34,6 +34,7 @@ def test_migrating_an_empty_database(tmp_path: Path) -> None:
             "raw_data",
             "predictions",
             "model_runs",
+            "quarantine",
         }
         assert [c["name"] for c in inspector.get_columns("raw_data")] == [
             "Timestamps",
@@ -88,7 +89,7 @@ def test_upgrade_from_the_first_revision(tmp_path: Path) -> None:
     with read_connection(engine) as connection, pytest.raises(NotInitializedError) as caught:
         check_schema_current(connection)
     assert str(caught.value) == (
-        "the database schema is at 0001_initial, older than this datamgr's 0002_model_runs; "
+        "the database schema is at 0001_initial, older than this datamgr's 0003_quarantine; "
         "run `datamgr init-db` to upgrade it"
     )
     with write_transaction(engine) as connection:
@@ -103,7 +104,7 @@ def test_a_database_from_a_newer_datamgr_is_refused(tmp_path: Path) -> None:
     with sqlite3.connect(path) as raw:
         raw.execute("UPDATE alembic_version SET version_num = '0099_future'")
     message = (
-        "the database schema is at 0099_future, which this datamgr (0002_model_runs) does not know: "
+        "the database schema is at 0099_future, which this datamgr (0003_quarantine) does not know: "
         "it was migrated by a newer datamgr; upgrade datamgr"
     )
     with read_connection(engine) as connection, pytest.raises(SchemaTooNewError) as caught:

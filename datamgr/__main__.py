@@ -1,0 +1,5 @@
+"""`python -m datamgr` runs the command line."""
+
+from datamgr.cli import main
+
+main()
