@@ -6,6 +6,7 @@ Exit codes: 0 success; 1 a data, database or runtime error (one `Error: …` lin
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import time
@@ -13,6 +14,7 @@ import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -39,6 +41,19 @@ app = typer.Typer(
 )
 
 
+class LogFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+class JsonLines(logging.Formatter):
+    """One JSON object per log line, for log shippers: time (UTC), level, message."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.created))
+        return json.dumps({"time": stamp, "level": record.levelname, "message": record.getMessage()})
+
+
 @dataclass
 class State:
     """What the global options say, and the one engine and settings of this process."""
@@ -47,6 +62,7 @@ class State:
     db_url: str | None = None
     quiet: bool = False
     verbose: bool = False
+    log_format: LogFormat = LogFormat.text
     _settings: Settings | None = field(default=None, repr=False)
     _engine: Engine | None = field(default=None, repr=False)
 
@@ -78,7 +94,9 @@ def _state(ctx: typer.Context) -> State:
 def _configure_logging(state: State) -> None:
     """Plain, timestamped lines on stderr when not on a terminal (cron, pipes); bare messages on one."""
     handler = logging.StreamHandler(sys.stderr)
-    if sys.stderr.isatty():
+    if state.log_format is LogFormat.json:
+        handler.setFormatter(JsonLines())
+    elif sys.stderr.isatty():
         handler.setFormatter(logging.Formatter("%(message)s"))
     else:
         formatter = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%SZ")
@@ -93,7 +111,11 @@ def _fail(state: State, message: str, exc: BaseException | None = None, code: in
     if state.verbose and exc is not None:
         traceback.print_exception(exc, file=sys.stderr)
     one_line = " ".join(message.split())
-    typer.echo(f"Error: {one_line}", err=True)
+    if state.log_format is LogFormat.json:
+        record = logging.LogRecord("datamgr", logging.ERROR, "", 0, one_line, None, None)
+        typer.echo(JsonLines().format(record), err=True)
+    else:
+        typer.echo(f"Error: {one_line}", err=True)
     raise typer.Exit(code)
 
 
@@ -124,9 +146,17 @@ def _describe_unexpected(exc: Exception, state: State) -> str:
     where = state._settings.database_url if state._settings else "the database"
     if isinstance(exc, DBAPIError):
         original = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-        return f"database {_safe_url(where)}: {original}"
+        hint = HINTS.get(original, "")
+        return f"database {_safe_url(where)}: {original}{hint}"
     hint = "" if state.verbose else " (run with --verbose for the traceback)"
     return f"unexpected {type(exc).__name__}: {exc}{hint}"
+
+
+HINTS = {
+    "unable to open database file": "; check that its folder exists and is writable",
+    "attempt to write a readonly database": "; check the file's permissions",
+    "database is locked": "; another datamgr held the write lock past the busy timeout; try again",
+}
 
 
 def _safe_url(url: str) -> str:
@@ -167,6 +197,10 @@ def main_options(
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors and warnings on stderr.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging; tracebacks on errors.")] = False,
+    log_format: Annotated[
+        LogFormat,
+        typer.Option("--log-format", envvar="DATAMGR_LOG_FORMAT", help="Log lines on stderr as text or JSON objects."),
+    ] = LogFormat.text,
     version: Annotated[
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
@@ -182,7 +216,7 @@ def main_options(
     \b
       datamgr init-db && datamgr --quiet ingest data/01_raw/inference_data.parquet
     """
-    state = State(config=config, db_url=db_url, quiet=quiet, verbose=verbose)
+    state = State(config=config, db_url=db_url, quiet=quiet, verbose=verbose, log_format=log_format)
     ctx.obj = state
     _configure_logging(state)
 

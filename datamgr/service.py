@@ -5,6 +5,7 @@ The CLI parses options, calls one of these and renders what comes back; nothing 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from datamgr.pipelines.training import Stage, TrainingResult
 
 Progress = Callable[[int], None]
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,7 @@ def ingest_files(
                 progress=progress,
             )
             report.files.append(FileReport(source.path, counts))
+        log.debug("committing")
     return report
 
 
@@ -150,8 +153,10 @@ def _upsert_file(
             refused = refused or Staging(connection, quarantine, list(rejected.columns))
             refused.add(rejected)
         offset += len(batch)
+        log.debug(f"staged {offset} rows of {source.path}")
         if progress is not None:
             progress(len(batch))
+    log.debug(f"merging {source.path} into {table.name}")
     counts = accepted.merge() if accepted is not None else UpsertCounts()
     if refused is None:
         return counts

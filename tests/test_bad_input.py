@@ -154,3 +154,127 @@ def test_not_a_database_file(project: Project, cli: Invoke) -> None:
     assert outcome.exit_code == 1
     assert outcome.stderr == f"Error: database sqlite:///{project.db_path}: file is not a database\n"
     assert project.db_path.read_text() == "this is not SQLite " * 100
+
+
+def test_impossible_values_go_to_quarantine_with_reason(initialized: Project, cli: Invoke) -> None:
+    path = initialized.root / "odd.csv"
+    path.write_text(
+        "Timestamps,WindSpeed,Power,EnvirTemp\n"
+        "2031-01-01 00:00,5,300,10\n"
+        "2031-01-01 00:10,-3,300,10\n"
+        "2031-01-01 00:20,7,9000,95\n"
+        "2031-01-01 00:30,8,500,11\n"
+    )
+    outcome = cli("ingest", path)
+    assert outcome.exit_code == 0, outcome.stderr
+    assert outcome.stderr.endswith(
+        "4 rows read, 2 inserted, 0 updated, 0 unchanged, "
+        "2 quarantined for impossible values (see `datamgr last-n 100 -t quarantine`)\n"
+    )
+    held = pd.read_csv(__import__("io").StringIO(cli("last-n", "10", "-t", "quarantine", "-f", "csv").stdout))
+    assert list(held.row_number) == [2, 3]
+    assert list(held.reason) == [
+        "WindSpeed=-3.0 below 0.0",
+        "Power=9000.0 above 2600.0; EnvirTemp=95.0 above 60.0",
+    ]
+    assert set(held.source) == {str(path)}
+    assert list(held.Timestamps) == ["2031-01-01T00:10:00Z", "2031-01-01T00:20:00Z"]
+    assert cli("last-n", "2", "-f", "csv").stdout.splitlines()[1].startswith("2031-01-01T00:00:00Z,5.0,")
+
+    again = cli("ingest", path)  # re-ingesting neither duplicates the quarantine nor lets the rows in
+    assert again.stderr.endswith(
+        "4 rows read, 0 inserted, 0 updated, 2 unchanged, 2 quarantined for impossible "
+        "values (see `datamgr last-n 100 -t quarantine`)\n"
+    )
+    assert initialized.rows("quarantine") == 2
+
+
+def test_limits_are_configurable(initialized: Project, cli: Invoke, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATAMGR_DATA_MANAGER__LIMITS", '{"Power": [0, 100]}')
+    path = initialized.root / "strict.csv"
+    path.write_text("Timestamps,WindSpeed,Power\n2031-01-01 00:00,-3,50\n2031-01-01 00:10,5,150\n")
+    outcome = cli("ingest", path)
+    assert outcome.stderr.endswith(
+        "2 rows read, 1 inserted, 0 updated, 0 unchanged, 1 quarantined for impossible "
+        "values (see `datamgr last-n 100 -t quarantine`)\n"
+    )
+
+
+def test_required_offsets(initialized: Project, cli: Invoke, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATAMGR_DATA_MANAGER__REQUIRE_OFFSETS", "true")
+    path = initialized.root / "mixed.csv"
+    path.write_text("Timestamps,Power\n2031-01-01T00:00:00Z,1\n2031-01-01 00:10,2\n2031-01-01T00:20:00+01:00,3\n")
+    before = initialized.checksum()
+    outcome = cli("ingest", path)
+    assert (outcome.exit_code, outcome.stderr) == (
+        1,
+        f"Error: {path}: column Timestamps: 1 value(s) without a UTC offset at row 2 ('2031-01-01 00:10'); "
+        "data_manager.require_offsets is true\n",
+    )
+    assert initialized.checksum() == before
+
+
+def test_database_folder_that_cannot_be_created(project: Project, cli: Invoke, monkeypatch: pytest.MonkeyPatch) -> None:
+    blocker = project.root / "blocker"
+    blocker.write_text("a file where a folder should be")
+    monkeypatch.setenv("DATAMGR_DATA_MANAGER__DB_PATH", str(blocker / "scada.db"))
+    outcome = cli("init-db")
+    assert (outcome.exit_code, outcome.stderr) == (
+        1,
+        f"Error: cannot create the folder of {blocker / 'scada.db'}: File exists\n",
+    )
+    assert blocker.read_text() == "a file where a folder should be"
+
+
+def test_database_from_a_newer_datamgr(initialized: Project, cli: Invoke) -> None:
+    import sqlite3
+
+    with sqlite3.connect(initialized.db_path) as connection:
+        connection.execute("UPDATE alembic_version SET version_num = '0042_future'")
+    before = initialized.checksum()
+    for args in (["init-db"], ["ingest", str(initialized.files.inference)], ["last-n", "1"]):
+        outcome = cli(*args)
+        assert (outcome.exit_code, outcome.stderr) == (
+            1,
+            "Error: the database schema is at 0042_future, which this datamgr (0003_quarantine) does not know: "
+            "it was migrated by a newer datamgr; upgrade datamgr\n",
+        )
+    assert initialized.checksum() == before
+
+
+def test_json_log_format_for_errors_and_reports(initialized: Project, cli: Invoke) -> None:
+    import json
+
+    ok = cli("--log-format", "json", "ingest", initialized.files.inference)
+    record = json.loads(ok.stderr.splitlines()[-1])
+    assert record["level"] == "INFO"
+    assert record["message"].startswith(f"ingest {initialized.files.inference} -> raw_data: ")
+    bad = cli("--log-format", "json", "last-n", "0")
+    assert bad.exit_code == 1
+    assert json.loads(bad.stderr)["message"] == "N must be a positive number of rows, got 0"
+
+
+def test_database_file_that_cannot_be_written(initialized: Project, cli: Invoke) -> None:
+    """Root ignores permission bits, so the file is made immutable instead (chattr +i)."""
+    import shutil
+    import subprocess
+
+    if shutil.which("chattr") is None:
+        pytest.skip("chattr is not installed, and root can write any file whatever its mode")
+    csv = initialized.root / "new.csv"
+    csv.write_text("Timestamps,Power\n2031-01-01 00:00,1\n")
+    before = initialized.checksum()
+    files = [str(p) for p in initialized.db_path.parent.iterdir()]
+    locked = subprocess.run(["chattr", "+i", *files], capture_output=True, text=True)
+    try:
+        if locked.returncode != 0:
+            pytest.skip(f"this file system does not support chattr +i: {locked.stderr.strip()}")
+        outcome = cli("ingest", csv)
+    finally:
+        subprocess.run(["chattr", "-i", *files], capture_output=True)
+    assert outcome.exit_code == 1
+    assert outcome.stderr == (
+        f"Error: database sqlite:///{initialized.db_path}: attempt to write a readonly database; "
+        "check the file's permissions\n"
+    )
+    assert initialized.checksum() == before
