@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-import sqlite3
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from datamgr.cli import app
 from datamgr.sample_data import generate
+from tests.postgres_server import PostgresServer, start_server
 
 # A quarter of history and two weeks after it: big enough to train on, quick to load.
 HISTORY_START, HISTORY_END = "2007-07-01 00:00:00", "2007-09-30 23:50:00"
@@ -45,39 +46,113 @@ def sample_files(tmp_path_factory: pytest.TempPathFactory) -> SampleFiles:
     )
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "sqlite_only: checks something only SQLite has (a file, PRAGMAs)")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test that touches the database runs on both backends, unless marked sqlite_only."""
+    if "backend" in metafunc.fixturenames:
+        only_sqlite = metafunc.definition.get_closest_marker("sqlite_only") is not None
+        metafunc.parametrize("backend", ["sqlite"] if only_sqlite else ["sqlite", "postgresql"], indirect=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[tuple[PostgresServer | None, str]]:
+    """One real PostgreSQL server for the whole run, started on first use and stopped at the end."""
+    server, reason = start_server()
+    yield server, reason
+    if server is not None:
+        server.stop()
+
+
+@pytest.fixture
+def backend(request: pytest.FixtureRequest) -> str:
+    if request.param == "postgresql":
+        server, reason = request.getfixturevalue("postgres_server")
+        if server is None:
+            pytest.skip(f"PostgreSQL tests skipped: {reason}")
+    return str(request.param)
+
+
 @dataclass
 class Project:
     """A working directory laid out like a datamgr checkout, with its own database."""
 
     root: Path
-    db_path: Path
+    url: str
+    backend: str
     files: SampleFiles
+    db_path: Path  # the SQLite file (meaningful on the sqlite backend only)
+    _engine: Any = field(default=None, repr=False)
+
+    def sql(self, statement: str, **params: Any) -> list[tuple[Any, ...]]:
+        """Run SQL through a plain engine, apart from datamgr's (identifiers quoted for PostgreSQL)."""
+        from sqlalchemy import create_engine, text
+        from sqlalchemy.pool import NullPool
+
+        if self._engine is None:
+            self._engine = create_engine(self.url, poolclass=NullPool)
+        with self._engine.begin() as connection:
+            result = connection.execute(text(statement), params)
+            return [tuple(row) for row in result] if result.returns_rows else []
 
     def rows(self, table: str = "raw_data") -> int:
-        with sqlite3.connect(self.db_path) as connection:
-            return int(connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+        return int(self.sql(f"SELECT count(*) FROM {table}")[0][0])
 
     def checksum(self, table: str = "raw_data") -> tuple[int, str]:
         """Row count and a digest of every row, to prove a failed command changed nothing."""
-        with sqlite3.connect(self.db_path) as connection:
-            rows = connection.execute(f"SELECT * FROM {table} ORDER BY 1, 2").fetchall()
+        rows = self.sql(f"SELECT * FROM {table} ORDER BY 1, 2")
         return len(rows), str(hash(tuple(rows)))
+
+    def tables(self) -> set[str]:
+        from sqlalchemy import create_engine, inspect
+        from sqlalchemy.pool import NullPool
+
+        engine = create_engine(self.url, poolclass=NullPool)
+        try:
+            return set(inspect(engine).get_table_names())
+        finally:
+            engine.dispose()
+
+    def epoch(self, column: str) -> str:
+        """SQL for a stored timestamp as whole epoch seconds, on either backend."""
+        return column if self.backend == "sqlite" else f"CAST(EXTRACT(EPOCH FROM {column}) AS BIGINT)"
 
 
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sample_files: SampleFiles) -> Project:
+def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """An empty database of the backend under test: a SQLite file in tmp_path, or a new PostgreSQL database."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'db' / 'scada.db'}"
+        return
+    server, _ = request.getfixturevalue("postgres_server")
+    database = server.create_database()
+    yield server.url(database)
+    server.drop_database(database)
+
+
+@pytest.fixture
+def project(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sample_files: SampleFiles, backend: str, database_url: str
+) -> Iterator[Project]:
     for name in list(os.environ):
         if name.startswith("DATAMGR_"):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
     db_path = tmp_path / "db" / "scada.db"
     monkeypatch.setenv("DATAMGR_DATA_MANAGER__DB_PATH", str(db_path))
+    if backend == "postgresql":
+        monkeypatch.setenv("DATAMGR_DB_URL", database_url)
     monkeypatch.setenv("DATAMGR_DATA_MANAGER__HISTORY_DATA_PATH", str(sample_files.history))
     monkeypatch.setenv("DATAMGR_TRAINING_PIPELINE__START_TIMESTAMP", TRAIN_START)
     monkeypatch.setenv("DATAMGR_TRAINING_PIPELINE__END_TIMESTAMP", TRAIN_END)
     monkeypatch.setenv("DATAMGR_TRAINING_PIPELINE__MODELS_DIR", str(tmp_path / "models"))
     monkeypatch.setenv("DATAMGR_TRAINING_PIPELINE__PARAMS", '{"max_iter": 60, "random_state": 0}')
-    return Project(tmp_path, db_path, sample_files)
+    project = Project(tmp_path, database_url, backend, sample_files, db_path)
+    yield project
+    if project._engine is not None:
+        project._engine.dispose()
 
 
 @dataclass

@@ -16,6 +16,7 @@ from tests.conftest import Project
 from tests.test_smoke import DATAMGR
 
 BIG_ROWS = 300_000
+pytestmark = pytest.mark.sqlite_only  # PRAGMA integrity_check; PostgreSQL's transactions are tested elsewhere
 
 
 @pytest.fixture(scope="module")

@@ -147,6 +147,7 @@ def test_unknown_columns_can_be_ignored_explicitly(initialized: Project, cli: In
     assert outcome.stderr.endswith("1 rows read, 1 inserted, 0 updated, 0 unchanged\n")
 
 
+@pytest.mark.sqlite_only
 def test_not_a_database_file(project: Project, cli: Invoke) -> None:
     project.db_path.parent.mkdir(parents=True)
     project.db_path.write_text("this is not SQLite " * 100)
@@ -214,6 +215,7 @@ def test_required_offsets(initialized: Project, cli: Invoke, monkeypatch: pytest
     assert initialized.checksum() == before
 
 
+@pytest.mark.sqlite_only
 def test_database_folder_that_cannot_be_created(project: Project, cli: Invoke, monkeypatch: pytest.MonkeyPatch) -> None:
     blocker = project.root / "blocker"
     blocker.write_text("a file where a folder should be")
@@ -227,10 +229,7 @@ def test_database_folder_that_cannot_be_created(project: Project, cli: Invoke, m
 
 
 def test_database_from_a_newer_datamgr(initialized: Project, cli: Invoke) -> None:
-    import sqlite3
-
-    with sqlite3.connect(initialized.db_path) as connection:
-        connection.execute("UPDATE alembic_version SET version_num = '0042_future'")
+    initialized.sql("UPDATE alembic_version SET version_num = '0042_future'")
     before = initialized.checksum()
     for args in (["init-db"], ["ingest", str(initialized.files.inference)], ["last-n", "1"]):
         outcome = cli(*args)
@@ -254,6 +253,7 @@ def test_json_log_format_for_errors_and_reports(initialized: Project, cli: Invok
     assert json.loads(bad.stderr)["message"] == "N must be a positive number of rows, got 0"
 
 
+@pytest.mark.sqlite_only
 def test_database_file_that_cannot_be_written(initialized: Project, cli: Invoke) -> None:
     """Root ignores permission bits, so the file is made immutable instead (chattr +i)."""
     import shutil

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 from io import StringIO
 
 import pandas as pd
@@ -79,9 +78,7 @@ def test_init_db_with_missing_history_file_creates_nothing(project: Project, cli
     outcome = cli("init-db")
     assert outcome.exit_code == 1
     assert outcome.stderr == "Error: nowhere/history.parquet: no such file\n"
-    with sqlite3.connect(project.db_path) as connection:
-        tables = connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
-    assert tables == []
+    assert project.tables() == set()
 
 
 def test_ingest_twice_reports_all_unchanged(initialized: Project, cli: Invoke) -> None:
@@ -111,10 +108,8 @@ def test_ingest_csv_with_offsets_updates_changed_rows(initialized: Project, cli:
     outcome = cli("ingest", csv)
     assert outcome.exit_code == 0, outcome.stderr
     assert outcome.stderr.endswith(f"ingest {csv} -> raw_data: 2 rows read, 1 inserted, 1 updated, 0 unchanged\n")
-    with sqlite3.connect(initialized.db_path) as connection:
-        first = connection.execute(
-            "SELECT Timestamps, WindSpeed, Power, Pitch FROM raw_data ORDER BY Timestamps LIMIT 1"
-        ).fetchone()
+    stamp = initialized.epoch('"Timestamps"')
+    first = initialized.sql(f'SELECT {stamp}, "WindSpeed", "Power", "Pitch" FROM raw_data ORDER BY 1 LIMIT 1')[0]
     pitch = initialized.files.history_frame.loc[0, "Pitch"]
     assert first == (int(pd.Timestamp("2007-07-01", tz="UTC").timestamp()), 29.5, 1234.5, pitch)
 
@@ -227,8 +222,12 @@ def test_bad_query_arguments(initialized: Project, cli: Invoke, args: list[str],
 def test_commands_before_init_db_say_what_to_do(project: Project, cli: Invoke) -> None:
     outcome = cli("last-n", "5")
     assert outcome.exit_code == 1
-    assert outcome.stderr == f"Error: database file {project.db_path} does not exist; run `datamgr init-db` first\n"
-    assert not project.db_path.exists()
+    if project.backend == "sqlite":
+        assert outcome.stderr == f"Error: database file {project.db_path} does not exist; run `datamgr init-db` first\n"
+        assert not project.db_path.exists()
+    else:
+        assert outcome.stderr == "Error: the database has no datamgr schema; run `datamgr init-db` first\n"
+        assert project.tables() == set()
 
 
 def test_output_files_round_trip(initialized: Project, cli: Invoke) -> None:
@@ -256,6 +255,7 @@ def test_quiet_prints_no_info(initialized: Project, cli: Invoke) -> None:
     assert (outcome.exit_code, outcome.stderr, outcome.stdout) == (0, "", "")
 
 
+@pytest.mark.sqlite_only
 def test_db_url_option_beats_environment(initialized: Project, cli: Invoke) -> None:
     other = initialized.root / "other.db"
     outcome = cli("--db-url", f"sqlite:///{other}", "init-db", "--no-history")

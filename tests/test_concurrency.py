@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sqlite3
 import subprocess
 from pathlib import Path
 
@@ -75,12 +74,11 @@ def test_parallel_writers_and_readers_all_succeed(initialized: Project) -> None:
 
     failures = [(code, err) for code, err in results if code != 0]
     assert failures == []
-    with sqlite3.connect(initialized.db_path) as connection:
-        count, distinct = connection.execute("SELECT count(*), count(DISTINCT Timestamps) FROM raw_data").fetchone()
-        assert connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        models = connection.execute("SELECT count(*) FROM model_runs").fetchone()[0]
+    count, distinct = initialized.sql('SELECT count(*), count(DISTINCT "Timestamps") FROM raw_data')[0]
     assert count == distinct == history_rows + feed_rows
-    assert models == 2
+    assert initialized.rows("model_runs") == 2
+    if initialized.backend == "sqlite":
+        assert initialized.sql("PRAGMA integrity_check") == [("ok",)]
 
 
 def test_two_init_db_at_once_load_history_once(project: Project) -> None:
@@ -89,5 +87,4 @@ def test_two_init_db_at_once_load_history_once(project: Project) -> None:
     loaded = [err for _, err in results if "; loaded " in err]
     assert len(loaded) == 1
     assert project.rows() == len(project.files.history_frame)
-    with sqlite3.connect(project.db_path) as connection:
-        assert connection.execute("SELECT version_num FROM alembic_version").fetchall() == [("0003_quarantine",)]
+    assert project.sql("SELECT version_num FROM alembic_version") == [("0003_quarantine",)]

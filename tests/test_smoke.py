@@ -41,6 +41,7 @@ def test_pipeline_end_to_end_in_subprocesses(project: Project) -> None:
     assert len(predicted.stdout.splitlines()) == 33
 
 
+@pytest.mark.sqlite_only
 def test_error_is_one_line_on_stderr_with_exit_1(project: Project) -> None:
     result = run("last-n", "5", cwd=project.root)
     assert (result.returncode, result.stdout) == (1, "")

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -75,12 +75,19 @@ def _configure_sqlite(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
+# PostgreSQL writers serialise on this transaction-level advisory lock, as SQLite's do on
+# BEGIN IMMEDIATE: migrations never race, and upsert counts are exact. Readers never wait.
+WRITE_LOCK_KEY = 0x44_4D_47_52  # "DMGR"
+
+
 @contextmanager
 def write_transaction(engine: Engine) -> Iterator[Connection]:
     """One atomic write: committed when the block ends, rolled back on any error or signal."""
     with engine.connect() as connection:
         connection.execution_options(**{_WRITE: True})
         with connection.begin():
+            if connection.dialect.name == "postgresql":
+                connection.execute(select(func.pg_advisory_xact_lock(WRITE_LOCK_KEY)))
             yield connection
 
 

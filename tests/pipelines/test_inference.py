@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -41,11 +40,11 @@ def test_predict_round_trip_stores_input_timestamps_and_lineage(initialized: Pro
     expected = list(newest.Timestamps.dt.strftime("%Y-%m-%dT%H:%M:%SZ"))
     assert [row["Timestamps"] for row in printed] == expected
     assert {row["model_id"] for row in printed} == {1}
-    with sqlite3.connect(project.db_path) as connection:
-        stored = connection.execute(
-            "SELECT p.Timestamps, p.model_id, m.data_digest FROM predictions p JOIN model_runs m ON m.id = p.model_id "
-            "ORDER BY p.Timestamps"
-        ).fetchall()
+    stamp = project.epoch('p."Timestamps"')
+    stored = project.sql(
+        f"SELECT {stamp}, p.model_id, m.data_digest FROM predictions p JOIN model_runs m ON m.id = p.model_id "
+        "ORDER BY 1"
+    )
     assert [s[0] for s in stored] == [int(t.timestamp()) for t in newest.Timestamps]
     assert all(len(s[2]) == 64 for s in stored)
     # predictions are close to the truth where the turbine reported power
@@ -125,8 +124,7 @@ def test_predict_with_an_older_model_id(initialized: Project, cli: Invoke) -> No
 
 def test_tampered_artifact_is_refused(initialized: Project, cli: Invoke) -> None:
     trained(initialized, cli)
-    with sqlite3.connect(initialized.db_path) as connection:
-        artifact = Path(connection.execute("SELECT artifact_path FROM model_runs").fetchone()[0])
+    artifact = Path(initialized.sql("SELECT artifact_path FROM model_runs")[0][0])
     artifact.write_bytes(artifact.read_bytes() + b"\x00")
     outcome = cli("predict")
     assert outcome.exit_code == 1
@@ -137,8 +135,7 @@ def test_tampered_artifact_is_refused(initialized: Project, cli: Invoke) -> None
 
 def test_missing_artifact_is_refused(initialized: Project, cli: Invoke) -> None:
     trained(initialized, cli)
-    with sqlite3.connect(initialized.db_path) as connection:
-        artifact = Path(connection.execute("SELECT artifact_path FROM model_runs").fetchone()[0])
+    artifact = Path(initialized.sql("SELECT artifact_path FROM model_runs")[0][0])
     artifact.unlink()
     outcome = cli("predict")
     assert outcome.stderr == f"Error: model 1: artifact {artifact} is missing; retrain with `datamgr train`\n"

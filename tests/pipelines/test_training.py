@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -95,11 +94,11 @@ def test_train_command_registers_the_model(initialized: Project, cli: Invoke) ->
     metrics = {row["metric"]: row for row in json.loads(outcome.stdout)}
     assert set(metrics) == {"mae_kw", "rmse_kw", "r2"}
     assert metrics["mae_kw"]["model"] < metrics["mae_kw"]["baseline"]
-    with sqlite3.connect(initialized.db_path) as connection:
-        row = connection.execute(
-            "SELECT id, estimator, train_start, train_end, row_count, features, artifact_path, artifact_sha256 "
-            "FROM model_runs"
-        ).fetchone()
+    epoch = initialized.epoch
+    row = initialized.sql(
+        f"SELECT id, estimator, {epoch('train_start')}, {epoch('train_end')}, row_count, features, artifact_path, "
+        "artifact_sha256 FROM model_runs"
+    )[0]
     model_id, estimator, start, end, row_count, features, artifact, sha = row
     assert (model_id, estimator) == (1, "HistGradientBoostingRegressor")
     assert (start, end) == (
@@ -110,7 +109,7 @@ def test_train_command_registers_the_model(initialized: Project, cli: Invoke) ->
     start_at, end_at = pd.Timestamp("2007-07-15", tz="UTC"), pd.Timestamp("2007-09-15", tz="UTC")
     in_range = history[(history.Timestamps >= start_at) & (history.Timestamps <= end_at)]
     assert row_count == len(in_range)
-    assert json.loads(features) == FEATURES
+    assert (json.loads(features) if isinstance(features, str) else features) == FEATURES
     assert artifact.endswith(".skops")
     assert sha256_of(Path(artifact)) == sha
     assert f"train: model 1 saved to {artifact}" in outcome.stderr

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import Engine, inspect, text
 
 from datamgr.errors import NotInitializedError, SchemaTooNewError
 from datamgr.store.engine import make_engine, read_connection, write_transaction
@@ -23,8 +22,8 @@ def test_schema_revision_constant_is_the_migration_head() -> None:
     assert head_revision() == SCHEMA_REVISION
 
 
-def test_migrating_an_empty_database(tmp_path: Path) -> None:
-    engine = make_engine(f"sqlite:///{tmp_path / 'new' / 'x.db'}", create=True)
+def test_migrating_an_empty_database(database_url: str) -> None:
+    engine = make_engine(database_url, create=True)
     with write_transaction(engine) as connection:
         assert upgrade_to_head(connection) == (None, SCHEMA_REVISION)
     with read_connection(engine) as connection:
@@ -48,12 +47,12 @@ def test_migrating_an_empty_database(tmp_path: Path) -> None:
         check_schema_current(connection)
 
 
-def test_migrations_create_exactly_the_metadata(tmp_path: Path) -> None:
+def test_migrations_create_exactly_the_metadata(database_url: str) -> None:
     """What Alembic builds and what the code's MetaData describes do not drift apart."""
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}", create=True)
+    engine = make_engine(database_url, create=True)
     with write_transaction(engine) as connection:
         upgrade_to_head(connection)
     with read_connection(engine) as connection:
@@ -61,26 +60,32 @@ def test_migrations_create_exactly_the_metadata(tmp_path: Path) -> None:
         assert compare_metadata(context, metadata) == []
 
 
-def test_migrating_an_already_migrated_database_changes_nothing(tmp_path: Path) -> None:
-    path = tmp_path / "x.db"
-    engine = make_engine(f"sqlite:///{path}", create=True)
+def _schema(engine: Engine) -> dict[str, list[tuple[str, str]]]:
+    with read_connection(engine) as connection:
+        inspector = inspect(connection)
+        return {
+            table: [(c["name"], str(c["type"])) for c in inspector.get_columns(table)]
+            for table in sorted(inspector.get_table_names())
+        }
+
+
+def test_migrating_an_already_migrated_database_changes_nothing(database_url: str) -> None:
+    engine = make_engine(database_url, create=True)
     with write_transaction(engine) as connection:
         upgrade_to_head(connection)
-    with sqlite3.connect(path) as raw:
-        schema_before = raw.execute("SELECT sql FROM sqlite_master ORDER BY name").fetchall()
+    before = _schema(engine)
     with write_transaction(engine) as connection:
         assert upgrade_to_head(connection) == (SCHEMA_REVISION, SCHEMA_REVISION)
-    with sqlite3.connect(path) as raw:
-        assert raw.execute("SELECT sql FROM sqlite_master ORDER BY name").fetchall() == schema_before
+    assert _schema(engine) == before
 
 
-def test_upgrade_from_the_first_revision(tmp_path: Path) -> None:
+def test_upgrade_from_the_first_revision(database_url: str) -> None:
     from alembic import command
     from alembic.config import Config
 
     from datamgr.store.migrate import MIGRATIONS_DIR
 
-    engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}", create=True)
+    engine = make_engine(database_url, create=True)
     with write_transaction(engine) as connection:
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS_DIR))
@@ -96,13 +101,11 @@ def test_upgrade_from_the_first_revision(tmp_path: Path) -> None:
         assert upgrade_to_head(connection) == ("0001_initial", SCHEMA_REVISION)
 
 
-def test_a_database_from_a_newer_datamgr_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "x.db"
-    engine = make_engine(f"sqlite:///{path}", create=True)
+def test_a_database_from_a_newer_datamgr_is_refused(database_url: str) -> None:
+    engine = make_engine(database_url, create=True)
     with write_transaction(engine) as connection:
         upgrade_to_head(connection)
-    with sqlite3.connect(path) as raw:
-        raw.execute("UPDATE alembic_version SET version_num = '0099_future'")
+        connection.execute(text("UPDATE alembic_version SET version_num = '0099_future'"))
     message = (
         "the database schema is at 0099_future, which this datamgr (0003_quarantine) does not know: "
         "it was migrated by a newer datamgr; upgrade datamgr"
@@ -116,6 +119,7 @@ def test_a_database_from_a_newer_datamgr_is_refused(tmp_path: Path) -> None:
         assert current_revision(connection) == "0099_future"
 
 
+@pytest.mark.sqlite_only
 def test_sqlite_pragmas_for_overlapping_runs(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}", create=True)
     with read_connection(engine) as connection:

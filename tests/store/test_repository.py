@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, inspect
 
 from datamgr.store import repository
 from datamgr.store.engine import make_engine, read_connection, write_transaction
@@ -18,11 +18,12 @@ from datamgr.store.schema import raw_data
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Engine:
-    engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}", create=True)
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url, create=True)
     with write_transaction(engine) as connection:
         upgrade_to_head(connection)
-    return engine
+    yield engine
+    engine.dispose()
 
 
 def frame(minutes: list[int], power: list[float], **extra: list[float]) -> pd.DataFrame:
@@ -108,4 +109,4 @@ def test_a_failed_upsert_leaves_nothing(engine: Engine) -> None:
         repository.upsert_frames(connection, raw_data, batches())
     with read_connection(engine) as connection:
         assert repository.count_rows(connection, raw_data) == 1
-        assert connection.exec_driver_sql("SELECT count(*) FROM sqlite_temp_master").scalar() == 0
+        assert not inspect(connection).has_table("staging_raw_data")
