@@ -7,7 +7,7 @@ HISTORY   = history_data/history_database.parquet
 INFERENCE = data/01_raw/inference_data.parquet
 DATAMGR   = $(BIN)/datamgr
 
-.PHONY: install data run test lint bench clean help
+.PHONY: install data run test lint bench clean help postgres-server
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -34,7 +34,17 @@ run: $(STAMP) $(HISTORY) $(INFERENCE) ## the main job end to end on the default 
 	$(DATAMGR) train
 	$(DATAMGR) predict --batch-size 32 --format csv
 
-test: $(STAMP) ## run the test suite
+# The backend tests start their own PostgreSQL server (initdb, pg_ctl) in a temporary folder.
+# Install the server from the distribution when it is missing and we may; otherwise those
+# tests are skipped, and pytest prints why.
+postgres-server:
+	@if command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing the PostgreSQL server for the tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null; \
+	else echo "no PostgreSQL server binaries here: the PostgreSQL tests will be skipped"; fi
+
+test: $(STAMP) postgres-server ## run the test suite on SQLite and on a throw-away PostgreSQL server
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP) ## ruff and mypy
