@@ -278,3 +278,23 @@ def test_database_file_that_cannot_be_written(initialized: Project, cli: Invoke)
         "check the file's permissions\n"
     )
     assert initialized.checksum() == before
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("nonsense", "Error: database URL 'nonsense' is not a valid SQLAlchemy URL\n"),
+        (
+            "postgresql+psycopg://scada:hunter2@127.0.0.1:1/scada",
+            "Error: database postgresql+psycopg://scada:***@127.0.0.1:1/scada: connection failed: connection to server "
+            'at "127.0.0.1", port 1 failed: Connection refused\n',
+        ),
+    ],
+)
+def test_bad_database_urls(
+    cli: Invoke, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str, message: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    outcome = cli("--db-url", url, "last-n", "1")
+    assert (outcome.exit_code, outcome.stderr) == (1, message)
+    assert "hunter2" not in outcome.stderr
