@@ -6,7 +6,7 @@ The CLI parses options, calls one of these and renders what comes back; nothing 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -127,41 +127,43 @@ def _upsert_file(
     ignore_unknown: bool,
     progress: Progress | None,
 ) -> UpsertCounts:
-    """Read a file batch by batch, conform each batch, and merge it into the table in one statement.
+    """Read a file batch by batch, conform each batch, and upsert the rows into the table.
 
     Rows with physically impossible values go to the quarantine table instead, with the reason.
     """
     options = settings.data_manager
-    accepted: Staging | None = None
-    refused: Staging | None = None
-    offset = 0
-    for batch in read_batches(source):
-        conformed = conform_batch(
-            batch,
-            table,
-            source=str(source.path),
-            row_offset=offset,
-            naive_zone=options.naive_timezone,
-            require_offsets=options.require_offsets,
-            ignore_unknown=ignore_unknown,
-            limits=options.limits,
-        )
-        accepted = accepted or Staging(connection, table, list(conformed.rows.columns))
-        accepted.add(conformed.rows)
-        if len(conformed.quarantined):
-            rejected = conformed.quarantined.assign(created_at=datetime.now(UTC))
-            refused = refused or Staging(connection, quarantine, list(rejected.columns))
-            refused.add(rejected)
-        offset += len(batch)
-        log.debug(f"staged {offset} rows of {source.path}")
-        if progress is not None:
-            progress(len(batch))
-    log.debug(f"merging {source.path} into {table.name}")
-    counts = accepted.merge() if accepted is not None else UpsertCounts()
-    if refused is None:
+    refused: list[Staging] = []  # the quarantine staging of the latest pass over the file
+
+    def conformed_batches() -> Iterator[pd.DataFrame]:
+        refused.clear()
+        offset = 0
+        for batch in read_batches(source):
+            conformed = conform_batch(
+                batch,
+                table,
+                source=str(source.path),
+                row_offset=offset,
+                naive_zone=options.naive_timezone,
+                require_offsets=options.require_offsets,
+                ignore_unknown=ignore_unknown,
+                limits=options.limits,
+            )
+            if len(conformed.quarantined):
+                rejected = conformed.quarantined.assign(created_at=datetime.now(UTC))
+                if not refused:
+                    refused.append(Staging(connection, quarantine, list(rejected.columns)))
+                refused[0].add(rejected)
+            offset += len(batch)
+            log.debug(f"staged {offset} rows of {source.path}")
+            if progress is not None:
+                progress(len(batch))
+            yield conformed.rows
+
+    counts = repository.upsert(connection, table, conformed_batches)
+    if not refused:
         return counts
-    refused.merge()
-    return replace(counts, rows_read=counts.rows_read + refused.rows, quarantined=refused.rows)
+    refused[0].merge()
+    return replace(counts, rows_read=counts.rows_read + refused[0].rows, quarantined=refused[0].rows)
 
 
 def last_n(engine: Engine, settings: Settings, n: int, *, table_name: str | None = None) -> pd.DataFrame:

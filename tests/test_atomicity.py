@@ -57,8 +57,8 @@ def integrity(project: Project) -> str:
 
 @pytest.mark.parametrize(
     "marker",
-    ["staged 100000 rows", "staged 200000 rows", "merging"],
-    ids=["after-first-batch", "after-two-batches", "during-merge"],
+    ["staged 100000 rows", "staged 200000 rows", "staged 300000 rows"],
+    ids=["before-first-write", "after-one-batch-written", "after-two-batches-written"],
 )
 def test_kill_9_part_way_leaves_the_database_as_before(initialized: Project, big_file: Path, marker: str) -> None:
     before = initialized.checksum()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
@@ -21,6 +21,7 @@ from sqlalchemy import (
     Select,
     Table,
     and_,
+    bindparam,
     case,
     delete,
     false,
@@ -147,8 +148,7 @@ class Staging:
         self.table = table
         self.columns = columns
         self.key = list(TIME_SERIES_KEYS[table.name])
-        self.values = [c for c in columns if c not in self.key]
-        self.compared = [c for c in self.values if c not in PROVENANCE_COLUMNS]
+        self.compared = [c for c in columns if c not in self.key and c not in PROVENANCE_COLUMNS]
         self.staging = Table(
             f"staging_{table.name}",
             MetaData(),
@@ -222,17 +222,27 @@ class Staging:
         )
 
     def _merge_statement(self) -> Insert:
-        s, t = self.staging, self.table
-        # In key order, so that concurrent merges on PostgreSQL lock rows in the same order.
-        rows = select(*(s.c[c] for c in self.columns)).where(true()).order_by(*(s.c[k] for k in self.key))
-        upsert = _dialect_insert(self.connection)(t).from_select(self.columns, rows)
-        if not self.values:
-            return upsert.on_conflict_do_nothing(index_elements=[t.c[k] for k in self.key])
-        return upsert.on_conflict_do_update(
-            index_elements=[t.c[k] for k in self.key],
-            set_={c: upsert.excluded[c] for c in self.values},
-            where=or_(false(), *(t.c[c].is_distinct_from(upsert.excluded[c]) for c in self.compared)),
-        )
+        s = self.staging
+        rows = select(*(s.c[c] for c in self.columns)).where(true())
+        if self.connection.dialect.name == "postgresql":
+            # In key order, so that concurrent merges lock rows in the same order.
+            rows = rows.order_by(*(s.c[k] for k in self.key))
+        upsert = _dialect_insert(self.connection)(self.table).from_select(self.columns, rows)
+        return _on_conflict(upsert, self.table, self.columns)
+
+
+def _on_conflict(upsert: Any, table: Table, columns: list[str]) -> Insert:
+    """ON CONFLICT on the table's key: update the given columns, but only where a compared value differs."""
+    key = TIME_SERIES_KEYS[table.name]
+    values = [c for c in columns if c not in key]
+    compared = [c for c in values if c not in PROVENANCE_COLUMNS]
+    if not values:
+        return upsert.on_conflict_do_nothing(index_elements=[table.c[k] for k in key])
+    return upsert.on_conflict_do_update(
+        index_elements=[table.c[k] for k in key],
+        set_={c: upsert.excluded[c] for c in values},
+        where=or_(false(), *(table.c[c].is_distinct_from(upsert.excluded[c]) for c in compared)),
+    )
 
 
 def _dialect_insert(connection: Connection) -> Callable[[Table], Any]:
@@ -247,16 +257,89 @@ def _dialect_insert(connection: Connection) -> Callable[[Table], Any]:
 
 
 def upsert_frames(connection: Connection, table: Table, frames: Iterable[pd.DataFrame]) -> UpsertCounts:
-    """Upsert conformed batches (all with the same columns) on the table's key, in the caller's transaction.
-
-    Re-upserting the same rows changes nothing (not even a write); a row whose values differ is
-    updated; among duplicate keys the last one wins. Columns the batches lack keep their values.
-    """
+    """Upsert conformed batches (all with the same columns) through a staging table and one merge."""
     staging: Staging | None = None
     for frame in frames:
         staging = staging or Staging(connection, table, list(frame.columns))
         staging.add(frame)
     return staging.merge() if staging is not None else UpsertCounts()
+
+
+class _OutOfOrder(Exception):
+    """A batch reaches back into the time range of an earlier batch of the same file."""
+
+
+def upsert(connection: Connection, table: Table, batches: Callable[[], Iterable[pd.DataFrame]]) -> UpsertCounts:
+    """Upsert conformed batches (all with the same columns) on the table's key, in the caller's transaction.
+
+    Re-upserting the same rows changes nothing (not even a write); a row whose values differ is
+    updated; among duplicate keys the last one wins. Columns the batches lack keep their values.
+
+    `batches` is called again if the first pass has to be redone: on SQLite, a time-ordered file is
+    upserted straight into the table (as fast as a plain executemany); one whose batches overlap
+    in time is rolled back to a savepoint and merged through a staging table instead, as always
+    on PostgreSQL and for composite keys.
+    """
+    if connection.dialect.name == "sqlite" and TIME_SERIES_KEYS[table.name] == (TIMESTAMP,):
+        savepoint = connection.begin_nested()
+        try:
+            counts = _upsert_in_place(connection, table, batches())
+        except _OutOfOrder:
+            savepoint.rollback()
+        else:
+            savepoint.commit()
+            return counts
+    return upsert_frames(connection, table, batches())
+
+
+def _upsert_in_place(connection: Connection, table: Table, frames: Iterable[pd.DataFrame]) -> UpsertCounts:
+    """SQLite, one time-ordered pass: executemany of the upsert itself, counted exactly.
+
+    Within a batch the last of duplicate timestamps wins (pandas); batches must not overlap in
+    time, so a key is never written twice. Inserted rows are the growth of the row count over
+    the batch's own time range, which costs a range scan of the batch, not of the table.
+    """
+    stamp = table.c[TIMESTAMP]
+    in_range = select(func.count()).where(stamp.between(bindparam("low"), bindparam("high")))
+    ranges: list[tuple[int, int]] = []
+    statement: Any = None
+    order: list[str] = []
+    rows_read = duplicates = inserted = changed = 0
+    for frame in frames:
+        if frame.empty:
+            continue
+        seconds = to_epoch_seconds(frame[TIMESTAMP])
+        last = ~seconds.duplicated(keep="last").to_numpy()
+        rows_read, duplicates = rows_read + len(frame), duplicates + int((~last).sum())
+        frame, seconds = frame[last], seconds[last]
+        low, high = int(seconds.min()), int(seconds.max())
+        if any(low <= seen_high and seen_low <= high for seen_low, seen_high in ranges):
+            raise _OutOfOrder
+        ranges.append((low, high))
+        if statement is None:
+            compiled = _on_conflict(
+                _dialect_insert(connection)(table).values({c: bindparam(c) for c in frame.columns}),
+                table,
+                list(frame.columns),
+            ).compile(dialect=connection.dialect)
+            statement, order = str(compiled), list(compiled.positiontup or [])
+        bounds = {"low": _at(low), "high": _at(high)}
+        before = connection.execute(in_range, bounds).scalar_one()
+        rows = zip(*(_db_values(frame[c], table.c[c], "sqlite") for c in order), strict=True)
+        changed += connection.exec_driver_sql(statement, list(rows)).rowcount
+        inserted += connection.execute(in_range, bounds).scalar_one() - before
+    distinct = rows_read - duplicates
+    return UpsertCounts(
+        rows_read=rows_read,
+        duplicates=duplicates,
+        inserted=inserted,
+        updated=changed - inserted,
+        unchanged=distinct - changed,
+    )
+
+
+def _at(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, tz=UTC)
 
 
 def insert_model_run(connection: Connection, values: dict[str, Any]) -> int:

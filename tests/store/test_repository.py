@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 import numpy as np
@@ -31,12 +31,24 @@ def frame(minutes: list[int], power: list[float], **extra: list[float]) -> pd.Da
     return pd.DataFrame({"Timestamps": stamps.astype("datetime64[ns, UTC]"), "Power": power, **extra})
 
 
-def upsert(engine: Engine, *frames: pd.DataFrame) -> UpsertCounts:
-    with write_transaction(engine) as connection:
-        return repository.upsert_frames(connection, raw_data, frames)
+Upsert = Callable[..., UpsertCounts]
 
 
-def test_insert_then_same_again_is_unchanged(engine: Engine) -> None:
+@pytest.fixture(params=["upsert", "upsert_frames"])
+def upsert(request: pytest.FixtureRequest) -> Upsert:
+    """Both write paths, with the same semantics: `upsert` (in place on SQLite when batches are in
+    time order, else staged) and `upsert_frames` (always staged)."""
+
+    def run(engine: Engine, *frames: pd.DataFrame) -> UpsertCounts:
+        with write_transaction(engine) as connection:
+            if request.param == "upsert":
+                return repository.upsert(connection, raw_data, lambda: iter(frames))
+            return repository.upsert_frames(connection, raw_data, frames)
+
+    return run
+
+
+def test_insert_then_same_again_is_unchanged(engine: Engine, upsert: Upsert) -> None:
     data = frame([0, 10, 20], [1.0, 2.0, np.nan])
     assert upsert(engine, data) == UpsertCounts(rows_read=3, inserted=3)
     assert upsert(engine, data) == UpsertCounts(rows_read=3, unchanged=3)
@@ -44,7 +56,7 @@ def test_insert_then_same_again_is_unchanged(engine: Engine) -> None:
         assert repository.count_rows(connection, raw_data) == 3
 
 
-def test_changed_row_is_updated_and_nan_to_value_counts_as_change(engine: Engine) -> None:
+def test_changed_row_is_updated_and_nan_to_value_counts_as_change(engine: Engine, upsert: Upsert) -> None:
     upsert(engine, frame([0, 10, 20], [1.0, 2.0, np.nan]))
     counts = upsert(engine, frame([0, 10, 20, 30], [1.0, 2.5, 3.0, 4.0]))
     assert counts == UpsertCounts(rows_read=4, inserted=1, updated=2, unchanged=1)
@@ -53,14 +65,14 @@ def test_changed_row_is_updated_and_nan_to_value_counts_as_change(engine: Engine
     assert list(stored.Power) == [1.0, 2.5, 3.0, 4.0]
 
 
-def test_duplicates_across_batches_collapse_to_the_last(engine: Engine) -> None:
+def test_duplicates_across_batches_collapse_to_the_last(engine: Engine, upsert: Upsert) -> None:
     counts = upsert(engine, frame([0, 10], [1.0, 2.0]), frame([10, 0], [20.0, 10.0]), frame([10], [200.0]))
     assert counts == UpsertCounts(rows_read=5, duplicates=3, inserted=2)
     with read_connection(engine) as connection:
         assert list(repository.between(connection, raw_data, None, None).Power) == [10.0, 200.0]
 
 
-def test_columns_a_file_lacks_keep_their_values(engine: Engine) -> None:
+def test_columns_a_file_lacks_keep_their_values(engine: Engine, upsert: Upsert) -> None:
     upsert(engine, frame([0], [1.0], WindSpeed=[7.0]))
     assert upsert(engine, frame([0], [5.0])) == UpsertCounts(rows_read=1, updated=1)
     with read_connection(engine) as connection:
@@ -68,7 +80,7 @@ def test_columns_a_file_lacks_keep_their_values(engine: Engine) -> None:
     assert (row.Power, row.WindSpeed) == (5.0, 7.0)
 
 
-def test_last_n_is_the_newest_oldest_first(engine: Engine) -> None:
+def test_last_n_is_the_newest_oldest_first(engine: Engine, upsert: Upsert) -> None:
     upsert(engine, frame([30, 0, 20, 10, 40], [3.0, 0.0, 2.0, 1.0, 4.0]))
     with read_connection(engine) as connection:
         result = repository.last_n(connection, raw_data, 3)
@@ -78,7 +90,7 @@ def test_last_n_is_the_newest_oldest_first(engine: Engine) -> None:
     assert len(everything) == 5
 
 
-def test_between_is_inclusive_and_chronological(engine: Engine) -> None:
+def test_between_is_inclusive_and_chronological(engine: Engine, upsert: Upsert) -> None:
     upsert(engine, frame(list(range(0, 100, 10)), [float(i) for i in range(10)]))
     start, end = datetime(2008, 1, 1, 0, 20, tzinfo=UTC), datetime(2008, 1, 1, 0, 50, tzinfo=UTC)
     with read_connection(engine) as connection:
@@ -89,7 +101,7 @@ def test_between_is_inclusive_and_chronological(engine: Engine) -> None:
     assert str(result.Timestamps.dtype) == "datetime64[ns, UTC]"
 
 
-def test_ordering_is_chronological_across_years_and_offsets(engine: Engine) -> None:
+def test_ordering_is_chronological_across_years_and_offsets(engine: Engine, upsert: Upsert) -> None:
     stamps = pd.Series(
         pd.to_datetime(["2010-01-01T00:00:00+05:00", "2009-12-31T20:00:00Z", "1999-06-01T00:00:00Z"], utc=True)
     )
@@ -98,7 +110,7 @@ def test_ordering_is_chronological_across_years_and_offsets(engine: Engine) -> N
         assert list(repository.last_n(connection, raw_data, 3).Power) == [1.0, 3.0, 2.0]
 
 
-def test_a_failed_upsert_leaves_nothing(engine: Engine) -> None:
+def test_a_failed_upsert_leaves_nothing(engine: Engine, upsert: Upsert) -> None:
     upsert(engine, frame([0], [1.0]))
 
     def batches():
@@ -106,7 +118,20 @@ def test_a_failed_upsert_leaves_nothing(engine: Engine) -> None:
         raise RuntimeError("file broke half-way")
 
     with pytest.raises(RuntimeError), write_transaction(engine) as connection:
-        repository.upsert_frames(connection, raw_data, batches())
+        repository.upsert(connection, raw_data, batches)
     with read_connection(engine) as connection:
         assert repository.count_rows(connection, raw_data) == 1
         assert not inspect(connection).has_table("staging_raw_data")
+
+
+def test_in_order_batches_then_an_overlapping_one_fall_back_with_exact_counts(engine: Engine, upsert: Upsert) -> None:
+    upsert(engine, frame([0, 10], [1.0, 2.0]))
+    counts = upsert(
+        engine,
+        frame([10, 20, 20], [2.0, 3.0, 3.5]),  # in order; a duplicate inside the batch
+        frame([30, 40], [4.0, 5.0]),  # later, no overlap
+        frame([0, 35], [9.0, 6.0]),  # reaches back: the whole file is redone through staging
+    )
+    assert counts == UpsertCounts(rows_read=7, duplicates=1, inserted=4, updated=1, unchanged=1)
+    with read_connection(engine) as connection:
+        assert list(repository.between(connection, raw_data, None, None).Power) == [9.0, 2.0, 3.5, 4.0, 6.0, 5.0]
