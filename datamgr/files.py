@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 BATCH_ROWS = 100_000
+READ_BUFFER_BYTES = 1 << 20
 PARQUET_MAGIC = b"PAR1"
 READABLE = ".parquet, .pq or .csv"
 
@@ -71,7 +72,9 @@ def read_batches(source: InputFile, batch_rows: int | None = None) -> Iterator[p
     batch_rows = batch_rows or BATCH_ROWS
     try:
         if source.kind == "parquet":
-            parquet = pq.ParquetFile(source.path)
+            # Streamed with a bounded read buffer: pre-buffering would read ahead row group after
+            # row group, and peak memory would grow with the file.
+            parquet = pq.ParquetFile(source.path, pre_buffer=False, buffer_size=READ_BUFFER_BYTES)
             for batch in parquet.iter_batches(batch_size=batch_rows):
                 yield batch.to_pandas()
         else:

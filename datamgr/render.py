@@ -1,17 +1,21 @@
 """The one rendering path for result frames: --format table|csv|json on stdout, or --output FILE.
 
 A rich table only makes sense on a terminal; piped or under cron the default is CSV, so that
-`datamgr last-n 100 | …` always gets machine-readable lines.
+`datamgr last-n 100 | …` always gets machine-readable lines. Everything is printed from `Rows`;
+pandas is imported only when a DataFrame comes in or Parquet goes out.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
+
+from datamgr.rows import Rows, frame_to_rows, rows_to_frame
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -27,21 +31,8 @@ def default_format(stream: IO[str]) -> OutputFormat:
     return OutputFormat.table if stream.isatty() else OutputFormat.csv
 
 
-def _as_text_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """Timestamps as ISO 8601 UTC text; everything else as it is."""
-    from datamgr.timestamps import format_iso_series
-
-    text = frame.copy()
-    for name in text.columns:
-        if str(text[name].dtype).startswith("datetime64"):
-            text[name] = format_iso_series(text[name])
-    return text
-
-
 def _plain(value: Any) -> Any:
-    """A JSON-safe Python value: NaN and missing become null, numpy scalars become Python ones."""
-    if value is None:
-        return None
+    """A JSON-safe Python value: NaN becomes null, numpy scalars become Python ones."""
     if hasattr(value, "item"):
         value = value.item()
     if isinstance(value, float) and math.isnan(value):
@@ -49,38 +40,32 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def write_csv(frame: pd.DataFrame, stream: IO[str]) -> None:
-    _as_text_frame(frame).to_csv(stream, index=False, lineterminator="\n")
+def write_csv(rows: Rows, stream: IO[str]) -> None:
+    writer = csv.writer(stream, lineterminator="\n")
+    writer.writerow(rows.columns)
+    writer.writerows(rows.rows)
 
 
-def write_json(frame: pd.DataFrame, stream: IO[str]) -> None:
+def write_json(rows: Rows, stream: IO[str]) -> None:
     """A JSON array with one record a line: valid JSON for jq, and readable with grep."""
-    text = _as_text_frame(frame)
-    columns = list(text.columns)
     lines = [
-        json.dumps({c: _plain(v) for c, v in zip(columns, row, strict=True)}, separators=(", ", ": "))
-        for row in text.itertuples(index=False, name=None)
+        json.dumps({c: _plain(v) for c, v in zip(rows.columns, row, strict=True)}, separators=(", ", ": "))
+        for row in rows.rows
     ]
     stream.write("[\n" + ",\n".join(lines) + ("\n" if lines else "") + "]\n")
 
 
-def write_table(frame: pd.DataFrame, stream: IO[str], title: str | None = None) -> None:
+def write_table(rows: Rows, stream: IO[str], title: str | None = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    text = _as_text_frame(frame)
     table = Table(title=title, header_style="bold")
-    for name in text.columns:
-        table.add_column(str(name), justify="right" if _is_number(text[name]) else "left")
-    for row in text.itertuples(index=False, name=None):
+    for i, name in enumerate(rows.columns):
+        numeric = all(isinstance(row[i], int | float) for row in rows.rows if row[i] is not None)
+        table.add_column(name, justify="right" if numeric and rows.rows else "left")
+    for row in rows.rows:
         table.add_row(*(_cell(v) for v in row))
     Console(file=stream).print(table)
-
-
-def _is_number(values: pd.Series) -> bool:
-    import pandas as pd
-
-    return bool(pd.api.types.is_numeric_dtype(values.dtype))
 
 
 def _cell(value: Any) -> str:
@@ -92,8 +77,8 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def write_file(frame: pd.DataFrame, path: Path) -> None:
-    """Write the frame to .parquet (types kept) or .csv (as `--format csv` prints it)."""
+def write_file(data: pd.DataFrame | Rows, path: Path) -> None:
+    """Write to .parquet (types kept) or .csv (as `--format csv` prints it)."""
     from datamgr.errors import InputFileError
 
     suffix = path.suffix.lower()
@@ -102,32 +87,37 @@ def write_file(frame: pd.DataFrame, path: Path) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         if suffix == ".parquet":
-            frame.to_parquet(path, index=False)
+            (rows_to_frame(data) if isinstance(data, Rows) else data).to_parquet(path, index=False)
         else:
             with path.open("w", encoding="utf-8", newline="") as handle:
-                write_csv(frame, handle)
+                write_csv(_rows(data), handle)
     except OSError as exc:
         raise InputFileError(f"--output {path}: cannot write: {exc.strerror or exc}") from None
 
 
+def _rows(data: pd.DataFrame | Rows) -> Rows:
+    return data if isinstance(data, Rows) else frame_to_rows(data)
+
+
 def render(
-    frame: pd.DataFrame,
+    data: pd.DataFrame | Rows,
     *,
     fmt: OutputFormat | None,
     output: Path | None,
     stream: IO[str] | None = None,
     title: str | None = None,
 ) -> str | None:
-    """Write the frame; returns a note for stderr when it went to a file instead of stdout."""
+    """Print the results, or write them to a file; returns a note for stderr in that case."""
     if output is not None:
-        write_file(frame, output)
-        return f"wrote {len(frame)} rows to {output}"
+        write_file(data, output)
+        return f"wrote {len(data)} rows to {output}"
     out = stream or sys.stdout
     chosen = fmt or default_format(out)
+    rows = _rows(data)
     if chosen is OutputFormat.csv:
-        write_csv(frame, out)
+        write_csv(rows, out)
     elif chosen is OutputFormat.json:
-        write_json(frame, out)
+        write_json(rows, out)
     else:
-        write_table(frame, out, title)
+        write_table(rows, out, title)
     return None

@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Engine, Table
 from datamgr.conform import conform_batch
 from datamgr.errors import DatamgrError, ModelError, QueryError, TrainingError
 from datamgr.files import InputFile, open_input, read_batches
+from datamgr.rows import Rows
 from datamgr.settings import Settings
 from datamgr.store import repository
 from datamgr.store.engine import read_connection, write_transaction
@@ -166,14 +167,14 @@ def _upsert_file(
     return replace(counts, rows_read=counts.rows_read + refused[0].rows, quarantined=refused[0].rows)
 
 
-def last_n(engine: Engine, settings: Settings, n: int, *, table_name: str | None = None) -> pd.DataFrame:
-    """The n newest rows of a table, oldest first."""
+def last_n(engine: Engine, settings: Settings, n: int, *, table_name: str | None = None) -> Rows:
+    """The n newest rows of a table, oldest first (as Rows: printing them needs no pandas)."""
     if n <= 0:
         raise QueryError(f"N must be a positive number of rows, got {n}")
     table = time_series_table(table_name or settings.data_manager.raw_data_table_name)
     with read_connection(engine) as connection:
         check_schema_current(connection)
-        return repository.last_n(connection, table, n)
+        return repository.last_n_rows(connection, table, n)
 
 
 def resolve_range(settings: Settings, start: str | None, end: str | None) -> tuple[datetime, datetime]:

@@ -6,6 +6,7 @@ read in the configured zone, UTC by default.
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -120,6 +121,13 @@ def format_iso_series(values: pd.Series) -> pd.Series:
 def format_instant(value: datetime) -> str:
     """Format one aware datetime as ISO 8601 UTC text with a Z."""
     return value.astimezone(UTC).strftime(ISO_FORMAT)
+
+
+def format_stored_instant(value: int | datetime) -> str:
+    """Format a timestamp as the database returns it: epoch seconds (SQLite) or a datetime (PostgreSQL)."""
+    if isinstance(value, datetime):
+        return format_instant(value)
+    return time.strftime(ISO_FORMAT, time.gmtime(value))
 
 
 def to_epoch_seconds(values: pd.Series) -> pd.Series:

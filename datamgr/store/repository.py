@@ -33,6 +33,7 @@ from sqlalchemy import (
     type_coerce,
 )
 
+from datamgr.rows import Rows
 from datamgr.store.schema import (
     PROVENANCE_COLUMNS,
     TIME_SERIES_KEYS,
@@ -40,7 +41,7 @@ from datamgr.store.schema import (
     UtcTimestamp,
     model_runs,
 )
-from datamgr.timestamps import from_epoch_seconds, to_epoch_seconds
+from datamgr.timestamps import format_stored_instant, from_epoch_seconds, to_epoch_seconds
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -84,6 +85,22 @@ def last_n(connection: Connection, table: Table, n: int) -> pd.DataFrame:
     return newest.iloc[::-1].reset_index(drop=True)
 
 
+def last_n_rows(connection: Connection, table: Table, n: int) -> Rows:
+    """The n most recent rows, oldest first, as display-ready Rows: no pandas, for a fast `last-n`."""
+    stmt = _select_all(connection, table).order_by(*(c.desc() for c in _time_order(table))).limit(n)
+    result = connection.execute(stmt)
+    names = list(result.keys())
+    fetched = result.cursor.fetchall() if result.cursor is not None else []
+    stamps = [i for i, name in enumerate(names) if isinstance(table.c[name].type, UtcTimestamp)]
+    rows = []
+    for row in reversed(fetched):
+        values = list(row)
+        for i in stamps:
+            values[i] = None if values[i] is None else format_stored_instant(values[i])
+        rows.append(tuple(values))
+    return Rows(names, rows, frozenset(names[i] for i in stamps))
+
+
 def between(connection: Connection, table: Table, start: datetime | None, end: datetime | None) -> pd.DataFrame:
     """Rows with start <= Timestamps <= end (either bound may be open), oldest first."""
     stamp = table.c[TIMESTAMP]
@@ -106,22 +123,34 @@ def _select_all(connection: Connection, table: Table) -> Select[Any]:
 
 
 def read_frame(connection: Connection, table: Table, stmt: Select[Any]) -> pd.DataFrame:
-    """Run a select over `table` and return a DataFrame with UTC timestamps and float sensors."""
+    """Run a select over `table` and return a DataFrame with UTC timestamps and float sensors.
+
+    On SQLite every column of the time-series tables is a number, so the fetched tuples become
+    one float64 array in a single C loop (NULL -> NaN) instead of per-value object inference.
+    """
+    import numpy as np
     import pandas as pd
 
     result = connection.execute(stmt)
-    frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
-    for column in table.columns:
-        if column.name not in frame:
-            continue
+    names = list(result.keys())
+    rows = result.cursor.fetchall() if result.cursor is not None else []
+    columns = [table.c[name] for name in names]
+    if connection.dialect.name == "sqlite" and all(c.type.python_type in (int, float, datetime) for c in columns):
+        matrix = np.array(rows, dtype="float64").reshape(len(rows), len(names))
+        frame = pd.DataFrame({name: matrix[:, i] for i, name in enumerate(names)})
+    else:
+        frame = pd.DataFrame(rows, columns=names)
+    for column in columns:
+        values = frame[column.name]
         if isinstance(column.type, UtcTimestamp):
-            values = frame[column.name]
             if connection.dialect.name == "sqlite":
                 frame[column.name] = from_epoch_seconds(values)
             else:
                 frame[column.name] = pd.to_datetime(values, utc=True).dt.as_unit("ns")
         elif column.type.python_type is float:
-            frame[column.name] = frame[column.name].astype("float64")
+            frame[column.name] = values.astype("float64")
+        elif column.type.python_type is int:
+            frame[column.name] = values.astype("Int64")
     return frame
 
 

@@ -1,0 +1,1 @@
+"""Benchmarks of datamgr against baselines; run `python -m benchmarks`."""

@@ -1,0 +1,46 @@
+"""Display-ready query results without pandas: what `last-n` prints, so that it starts fast.
+
+A `Rows` holds column names and tuples of plain Python values, timestamps already as ISO 8601
+UTC text. DataFrames from the other commands are turned into `Rows` for printing, so that
+there is one printing path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+@dataclass(frozen=True)
+class Rows:
+    columns: list[str]
+    rows: list[tuple[Any, ...]]
+    timestamp_columns: frozenset[str] = field(default_factory=frozenset)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+def frame_to_rows(frame: pd.DataFrame) -> Rows:
+    """Timestamps formatted column-wise; missing values as None."""
+    from datamgr.timestamps import format_iso_series
+
+    text = frame.copy()
+    stamps = frozenset(str(c) for c in text.columns if str(text[c].dtype).startswith("datetime64"))
+    for name in stamps:
+        text[name] = format_iso_series(text[name])
+    text = text.astype(object).where(text.notna(), None)
+    return Rows([str(c) for c in text.columns], list(text.itertuples(index=False, name=None)), stamps)
+
+
+def rows_to_frame(rows: Rows) -> pd.DataFrame:
+    """Back to a typed DataFrame (UTC timestamps, float sensors), for Parquet output."""
+    import pandas as pd
+
+    frame = pd.DataFrame(rows.rows, columns=rows.columns)
+    for name in rows.timestamp_columns:
+        frame[name] = pd.to_datetime(frame[name], utc=True, format="ISO8601").dt.as_unit("ns")
+    return frame
