@@ -340,7 +340,8 @@ def _upsert_in_place(connection: Connection, table: Table, frames: Iterable[pd.D
         seconds = to_epoch_seconds(frame[TIMESTAMP])
         last = ~seconds.duplicated(keep="last").to_numpy()
         rows_read, duplicates = rows_read + len(frame), duplicates + int((~last).sum())
-        frame, seconds = frame[last], seconds[last]
+        if not last.all():
+            frame, seconds = frame[last], seconds[last]
         low, high = int(seconds.min()), int(seconds.max())
         if any(low <= seen_high and seen_low <= high for seen_low, seen_high in ranges):
             raise _OutOfOrder
@@ -354,7 +355,8 @@ def _upsert_in_place(connection: Connection, table: Table, frames: Iterable[pd.D
             statement, order = str(compiled), list(compiled.positiontup or [])
         bounds = {"low": _at(low), "high": _at(high)}
         before = connection.execute(in_range, bounds).scalar_one()
-        rows = zip(*(_db_values(frame[c], table.c[c], "sqlite") for c in order), strict=True)
+        columns = [seconds.tolist() if c == TIMESTAMP else _db_values(frame[c], table.c[c], "sqlite") for c in order]
+        rows = zip(*columns, strict=True)
         changed += connection.exec_driver_sql(statement, list(rows)).rowcount
         inserted += connection.execute(in_range, bounds).scalar_one() - before
     distinct = rows_read - duplicates
