@@ -195,7 +195,7 @@ def bench_ingest(folder: Path, rows: int, repeat: int) -> None:
     def executemany() -> None:
         data = pd.read_parquet(parquet)
         stamps = data["Timestamps"].dt.as_unit("s").astype("int64").tolist()
-        rows_ = list(zip(stamps, *(data[c].tolist() for c in columns[1:]), strict=True))
+        rows_ = zip(stamps, *(data[c].tolist() for c in columns[1:]), strict=True)  # streamed, as datamgr does
         connection = raw_sqlite(db)
         placeholders = ", ".join("?" * len(columns))
         connection.execute("BEGIN")
@@ -492,17 +492,24 @@ def main() -> None:
     parser.add_argument("--memory-rows", type=int, default=5_000_000, help="rows of the large-file memory test")
     parser.add_argument("--repeat", type=int, default=3, help="runs per in-process figure (median)")
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    parser.add_argument(
+        "--only", choices=["ingest", "range", "last-n", "train", "memory"], help="run one section, print, write nothing"
+    )
     args = parser.parse_args()
     command = "make bench" if len(sys.argv) == 1 else "python -m benchmarks " + " ".join(sys.argv[1:])
     folder = Path(tempfile.mkdtemp(prefix="datamgr-bench-"))
     started = time.perf_counter()
+    sections: dict[str, Callable[[], object]] = {
+        "ingest": lambda: bench_ingest(folder, args.rows, args.repeat),
+        "range": lambda: bench_range(folder, args.rows, args.repeat),
+        "last-n": lambda: bench_last_n_process(bench_last_n(folder, [10_000, args.rows, args.largest]), 5),
+        "train": lambda: bench_predict_and_train(folder, args.rows, 3),
+        "memory": lambda: bench_memory(folder, args.rows, args.memory_rows),
+    }
     try:
-        bench_ingest(folder, args.rows, args.repeat)
-        bench_range(folder, args.rows, args.repeat)
-        largest = bench_last_n(folder, [10_000, args.rows, args.largest])
-        bench_last_n_process(largest, 5)
-        bench_predict_and_train(folder, args.rows, 3)
-        bench_memory(folder, args.rows, args.memory_rows)
+        for name, section in sections.items():
+            if args.only in (None, name):
+                section()
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     header = (
@@ -510,8 +517,9 @@ def main() -> None:
         f"- Machine: {machine()}\n- Libraries: {versions()}\n\n"
     )
     print(header + table())
-    write_results(args.output, header + table())
-    say(f"wrote the results into {args.output}")
+    if args.only is None:
+        write_results(args.output, header + table())
+        say(f"wrote the results into {args.output}")
 
 
 START, END = "<!-- results:start (written by make bench) -->", "<!-- results:end -->"

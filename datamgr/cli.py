@@ -144,10 +144,12 @@ def _describe_unexpected(exc: Exception, state: State) -> str:
     from sqlalchemy.exc import DBAPIError
 
     where = state._settings.database_url if state._settings else "the database"
-    if isinstance(exc, DBAPIError):
-        original = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-        hint = HINTS.get(original, "")
-        return f"database {_safe_url(where)}: {original}{hint}"
+    driver_error = exc.orig if isinstance(exc, DBAPIError) else exc
+    # Errors of the drivers themselves (bulk paths use the driver's cursor directly) are database errors too.
+    if isinstance(exc, DBAPIError) or type(exc).__module__.split(".")[0] in ("sqlite3", "psycopg"):
+        lines = str(driver_error).strip().splitlines()
+        original = lines[0] if lines else type(driver_error).__name__
+        return f"database {_safe_url(where)}: {original}{HINTS.get(original, '')}"
     hint = "" if state.verbose else " (run with --verbose for the traceback)"
     return f"unexpected {type(exc).__name__}: {exc}{hint}"
 

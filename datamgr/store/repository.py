@@ -357,7 +357,7 @@ def _upsert_in_place(connection: Connection, table: Table, frames: Iterable[pd.D
         before = connection.execute(in_range, bounds).scalar_one()
         columns = [seconds.tolist() if c == TIMESTAMP else _db_values(frame[c], table.c[c], "sqlite") for c in order]
         rows = zip(*columns, strict=True)
-        changed += connection.exec_driver_sql(statement, list(rows)).rowcount
+        changed += _executemany(connection, statement, rows)
         inserted += connection.execute(in_range, bounds).scalar_one() - before
     distinct = rows_read - duplicates
     return UpsertCounts(
@@ -367,6 +367,16 @@ def _upsert_in_place(connection: Connection, table: Table, frames: Iterable[pd.D
         updated=changed - inserted,
         unchanged=distinct - changed,
     )
+
+
+def _executemany(connection: Connection, statement: str, rows: Iterable[tuple[Any, ...]]) -> int:
+    """The driver's executemany fed by an iterator (no list of a batch's tuples), in the caller's transaction."""
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(statement, rows)
+        return int(cursor.rowcount)
+    finally:
+        cursor.close()
 
 
 def _at(seconds: int) -> datetime:
