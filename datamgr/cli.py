@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from datamgr.settings import Settings
+    from datamgr.store.repository import UpsertCounts
 
 log = logging.getLogger("datamgr")
 
@@ -235,6 +236,12 @@ FormatOption = Annotated[
     OutputFormat | None,
     typer.Option("--format", "-f", help="Output format [default: table on a terminal, csv otherwise]."),
 ]
+StartOption = Annotated[
+    str | None, typer.Option("--start", "-s", help="First timestamp, inclusive [default: training_pipeline's].")
+]
+EndOption = Annotated[
+    str | None, typer.Option("--end", "-e", help="Last timestamp, inclusive [default: training_pipeline's].")
+]
 OutputOption = Annotated[
     Path | None,
     typer.Option("--output", "-o", help="Write to this .parquet or .csv file instead of stdout."),
@@ -326,7 +333,7 @@ def ingest(
             log.info(f"ingest total -> {report.table}: {_counts(report.total)}")
 
 
-def _counts(counts: Any) -> str:
+def _counts(counts: UpsertCounts) -> str:
     text = (
         f"{counts.rows_read} rows read, {counts.inserted} inserted, "
         f"{counts.updated} updated, {counts.unchanged} unchanged"
@@ -376,14 +383,8 @@ def last_n(
 @app.command("range")
 def range_(
     ctx: typer.Context,
-    start: Annotated[
-        str | None,
-        typer.Option("--start", "-s", help="First timestamp, inclusive [default: training_pipeline's]."),
-    ] = None,
-    end: Annotated[
-        str | None,
-        typer.Option("--end", "-e", help="Last timestamp, inclusive [default: training_pipeline's]."),
-    ] = None,
+    start: StartOption = None,
+    end: EndOption = None,
     table: TableOption = None,
     fmt: FormatOption = None,
     output: OutputOption = None,
@@ -458,14 +459,8 @@ def sample_data(
 @app.command()
 def train(
     ctx: typer.Context,
-    start: Annotated[
-        str | None,
-        typer.Option("--start", "-s", help="First timestamp, inclusive [default: training_pipeline's]."),
-    ] = None,
-    end: Annotated[
-        str | None,
-        typer.Option("--end", "-e", help="Last timestamp, inclusive [default: training_pipeline's]."),
-    ] = None,
+    start: StartOption = None,
+    end: EndOption = None,
     fmt: FormatOption = None,
 ) -> None:
     """Fit the power model on a time range, evaluate it on the range's last part and register it.

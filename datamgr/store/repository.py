@@ -78,16 +78,21 @@ def _time_order(table: Table) -> list[Column[Any]]:
     return [table.c[TIMESTAMP], *(table.c[k] for k in key if k != TIMESTAMP)]
 
 
+def _newest(connection: Connection, table: Table, n: int) -> Select[Any]:
+    """The n most recent rows, newest first (callers turn them round)."""
+    return _select_all(connection, table).order_by(*(c.desc() for c in _time_order(table))).limit(n)
+
+
 def last_n(connection: Connection, table: Table, n: int) -> pd.DataFrame:
     """The n most recent rows, returned oldest first."""
-    stmt = _select_all(connection, table).order_by(*(c.desc() for c in _time_order(table))).limit(n)
+    stmt = _newest(connection, table, n)
     newest = read_frame(connection, table, stmt)
     return newest.iloc[::-1].reset_index(drop=True)
 
 
 def last_n_rows(connection: Connection, table: Table, n: int) -> Rows:
     """The n most recent rows, oldest first, as display-ready Rows: no pandas, for a fast `last-n`."""
-    stmt = _select_all(connection, table).order_by(*(c.desc() for c in _time_order(table))).limit(n)
+    stmt = _newest(connection, table, n)
     result = connection.execute(stmt)
     names = list(result.keys())
     fetched = result.cursor.fetchall() if result.cursor is not None else []
