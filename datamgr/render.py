@@ -65,7 +65,8 @@ def write_table(rows: Rows, stream: IO[str], title: str | None = None) -> None:
         table.add_column(name, justify="right" if numeric and rows.rows else "left")
     for row in rows.rows:
         table.add_row(*(_cell(v) for v in row))
-    Console(file=stream).print(table)
+    # As wide as the rows need: a terminal wraps or `less -S` scrolls, but truncated numbers are useless.
+    Console(file=stream, width=10_000).print(table)
 
 
 def _cell(value: Any) -> str:
