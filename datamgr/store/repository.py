@@ -1,8 +1,9 @@
 """The lesson's DataManager, as functions: upsert, last n, range, counts. Take a Connection, return data.
 
-Bulk writes go through a temporary staging table and one set-based merge
-(INSERT … SELECT … ON CONFLICT DO UPDATE … WHERE something changed), never row by row,
-and the same code runs on SQLite and PostgreSQL.
+Bulk writes are never row by row in Python. On SQLite a time-ordered file is upserted in place,
+batch by batch, with the driver's executemany of INSERT … ON CONFLICT DO UPDATE … WHERE something
+changed; everything else (PostgreSQL, composite keys, files whose batches overlap in time) goes
+through a temporary staging table and one set-based merge of the same statement.
 """
 
 from __future__ import annotations
