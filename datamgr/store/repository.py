@@ -160,19 +160,16 @@ def read_frame(connection: Connection, table: Table, stmt: Select[Any]) -> pd.Da
     return frame
 
 
-def _db_values(series: pd.Series, column: Column[Any], dialect_name: str) -> list[Any]:
-    """One column of a frame as DBAPI values, converted column-wise (NaN and NaT become NULL)."""
-    import numpy as np
+def _sqlite_values(series: pd.Series, column: Column[Any]) -> list[Any]:
+    """One column of a frame as sqlite3 values, converted column-wise (NaN becomes NULL).
 
+    (PostgreSQL batches go in by COPY, as CSV written by Arrow, and never pass through here.)
+    """
     if isinstance(column.type, UtcTimestamp):
-        if dialect_name == "sqlite":
-            seconds: list[Any] = to_epoch_seconds(series).tolist()
-            return seconds
-        return series.dt.to_pydatetime().tolist()
+        seconds: list[Any] = to_epoch_seconds(series).tolist()
+        return seconds
     values = series.to_numpy(dtype=object, na_value=None) if series.hasnans else series.to_numpy()
-    if isinstance(values, np.ndarray):
-        return values.tolist()
-    return list(values)
+    return list(values.tolist())
 
 
 class Staging:
@@ -193,8 +190,7 @@ class Staging:
         )
         self.staging.create(connection)
         self.rows = 0
-        dialect = connection.dialect
-        self._insert_sql = str(insert(self.staging).compile(dialect=dialect))
+        self._insert_sql = str(insert(self.staging).compile(dialect=connection.dialect))
 
     def add(self, frame: pd.DataFrame) -> None:
         """Append a conformed batch, with its position so that the last duplicate wins."""
@@ -204,8 +200,8 @@ class Staging:
             self._copy(frame)
         else:
             columns: list[Any] = [range(self.rows, self.rows + len(frame))]
-            columns += [_db_values(frame[c], self.table.c[c], "sqlite") for c in self.columns]
-            self.connection.exec_driver_sql(self._insert_sql, list(zip(*columns, strict=True)))
+            columns += [_sqlite_values(frame[c], self.table.c[c]) for c in self.columns]
+            _executemany(self.connection, self._insert_sql, zip(*columns, strict=True))
         self.rows += len(frame)
 
     def _copy(self, frame: pd.DataFrame) -> None:
@@ -361,7 +357,7 @@ def _upsert_in_place(connection: Connection, table: Table, frames: Iterable[pd.D
             statement, order = str(compiled), list(compiled.positiontup or [])
         bounds = {"low": _at(low), "high": _at(high)}
         before = connection.execute(in_range, bounds).scalar_one()
-        columns = [seconds.tolist() if c == TIMESTAMP else _db_values(frame[c], table.c[c], "sqlite") for c in order]
+        columns = [seconds.tolist() if c == TIMESTAMP else _sqlite_values(frame[c], table.c[c]) for c in order]
         rows = zip(*columns, strict=True)
         changed += _executemany(connection, statement, rows)
         inserted += connection.execute(in_range, bounds).scalar_one() - before
