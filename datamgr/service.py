@@ -24,7 +24,7 @@ from datamgr.store import repository
 from datamgr.store.engine import read_connection, write_transaction
 from datamgr.store.migrate import check_schema_current, upgrade_to_head
 from datamgr.store.repository import Staging, UpsertCounts
-from datamgr.store.schema import INGEST_TABLES, quarantine, raw_data, time_series_table
+from datamgr.store.schema import INGEST_TABLES, TIME_SERIES_TABLES, quarantine, raw_data, time_series_table
 from datamgr.timestamps import format_instant, parse_instant
 
 if TYPE_CHECKING:
@@ -65,6 +65,11 @@ class IngestReport:
         return total
 
 
+def _table(settings: Settings, name: str | None, allowed: tuple[str, ...] = TIME_SERIES_TABLES) -> Table:
+    """The --table asked for, or data_manager.raw_data_table_name; looked up in the schema, never formatted."""
+    return time_series_table(name or settings.data_manager.raw_data_table_name, allowed)
+
+
 def init_db(engine: Engine, settings: Settings, *, load_history: bool = True) -> InitReport:
     """Migrate to head and, when raw_data is empty, load the history file; all in one transaction.
 
@@ -100,7 +105,7 @@ def ingest_files(
     progress: Progress | None = None,
 ) -> IngestReport:
     """Upsert every file into the table in one transaction: all files land, or none does."""
-    table = time_series_table(table_name or settings.data_manager.raw_data_table_name, INGEST_TABLES)
+    table = _table(settings, table_name, INGEST_TABLES)
     sources = [open_input(path) for path in paths]
     report = IngestReport(table.name)
     with write_transaction(engine) as connection:
@@ -171,7 +176,7 @@ def last_n(engine: Engine, settings: Settings, n: int, *, table_name: str | None
     """The n newest rows of a table, oldest first (as Rows: printing them needs no pandas)."""
     if n <= 0:
         raise QueryError(f"N must be a positive number of rows, got {n}")
-    table = time_series_table(table_name or settings.data_manager.raw_data_table_name)
+    table = _table(settings, table_name)
     with read_connection(engine) as connection:
         check_schema_current(connection)
         return repository.last_n_rows(connection, table, n)
@@ -197,7 +202,7 @@ def time_range(
     table_name: str | None = None,
 ) -> pd.DataFrame:
     """Rows between start and end inclusive, oldest first."""
-    table = time_series_table(table_name or settings.data_manager.raw_data_table_name)
+    table = _table(settings, table_name)
     start_at, end_at = resolve_range(settings, start, end)
     with read_connection(engine) as connection:
         check_schema_current(connection)
@@ -206,7 +211,7 @@ def time_range(
 
 def export_table(engine: Engine, settings: Settings, *, table_name: str | None = None) -> pd.DataFrame:
     """Every row of a table, oldest first (for a Parquet snapshot)."""
-    table = time_series_table(table_name or settings.data_manager.raw_data_table_name)
+    table = _table(settings, table_name)
     with read_connection(engine) as connection:
         check_schema_current(connection)
         return repository.between(connection, table, None, None)

@@ -137,6 +137,7 @@ TIME_SERIES_KEYS: dict[str, tuple[str, ...]] = {
     "predictions": ("model_id", TIMESTAMP),
     "quarantine": ("source", TIMESTAMP),
 }
+TIME_SERIES_TABLES = tuple(TIME_SERIES_KEYS)
 # The tables `ingest` may write (quarantine is filled by ingest itself).
 INGEST_TABLES = ("raw_data", "predictions")
 
@@ -146,7 +147,7 @@ INGEST_TABLES = ("raw_data", "predictions")
 PROVENANCE_COLUMNS = frozenset({"created_at"})
 
 
-def time_series_table(name: str, allowed: tuple[str, ...] = tuple(TIME_SERIES_KEYS)) -> Table:
+def time_series_table(name: str, allowed: tuple[str, ...] = TIME_SERIES_TABLES) -> Table:
     """Look a --table value up in the MetaData; anything else (including SQL) is refused."""
     if name not in allowed:
         raise QueryError(f"unknown table {name!r}; choose one of: {', '.join(sorted(allowed))}")
