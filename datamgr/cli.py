@@ -11,7 +11,7 @@ import logging
 import sys
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -318,7 +318,7 @@ def ingest(
         from datamgr import service
 
         settings = state.settings()
-        with _progress(state, "ingest", service.total_rows(files)) as advance:
+        with _progress(state, "ingest", lambda: service.total_rows(files)) as advance:
             report = service.ingest_files(
                 state.engine(),
                 settings,
@@ -346,15 +346,18 @@ def _counts(counts: UpsertCounts) -> str:
 
 
 @contextmanager
-def _progress(state: State, label: str, total: int | None) -> Iterator[Any]:
-    """A rich progress bar on a terminal; a no-op under cron, in pipes and with --quiet."""
+def _progress(state: State, label: str, total: Callable[[], int | None]) -> Iterator[Any]:
+    """A rich progress bar on a terminal; a no-op under cron, in pipes and with --quiet.
+
+    The total is asked for only when a bar is shown: it costs a look into every file.
+    """
     if not state.interactive:
         yield None
         return
     from rich.progress import Progress
 
     with Progress(transient=True) as progress:
-        task = progress.add_task(label, total=total)
+        task = progress.add_task(label, total=total())
         yield lambda rows: progress.advance(task, rows)
 
 
