@@ -105,6 +105,11 @@ class Project:
         rows = self.sql(f"SELECT * FROM {table} ORDER BY 1, 2")
         return len(rows), str(hash(tuple(rows)))
 
+    def snapshot(self) -> dict[str, tuple[int, str]]:
+        """The checksum of every table in the database (alembic_version included): a refused command
+        must leave all of them as they were, not raw_data alone."""
+        return {table: self.checksum(table) for table in sorted(self.tables())}
+
     def tables(self) -> set[str]:
         from sqlalchemy import create_engine, inspect
         from sqlalchemy.pool import NullPool
