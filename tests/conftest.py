@@ -102,7 +102,7 @@ class Project:
 
     def checksum(self, table: str = "raw_data") -> tuple[int, str]:
         """Row count and a digest of every row, to prove a failed command changed nothing."""
-        rows = self.sql(f"SELECT * FROM {table} ORDER BY 1, 2")
+        rows = sorted(self.sql(f"SELECT * FROM {table}"), key=repr)
         return len(rows), str(hash(tuple(rows)))
 
     def snapshot(self) -> dict[str, tuple[int, str]]:
