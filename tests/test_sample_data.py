@@ -47,3 +47,38 @@ def test_files_cover_the_lesson_range(tmp_path: Path) -> None:
     assert inference.Timestamps.min() == pd.Timestamp("2008-07-01", tz="UTC")
     assert inference.Timestamps.max() == pd.Timestamp("2008-07-28 23:50", tz="UTC")
     assert (files.history_rows, files.inference_rows) == (len(history), len(inference))
+
+
+def test_farm_turbines_share_the_wind_with_their_own_machines() -> None:
+    from datamgr.sample_data import FARM, FEW_SENSORS, SENSORS, generate_farm
+
+    farm = generate_farm(4, "2007-07-01", "2007-09-30")
+    pd.testing.assert_frame_equal(farm, generate_farm(4, "2007-07-01", "2007-09-30"))
+    assert list(farm.columns) == ["turbine_id", "Timestamps", *SENSORS]
+    by_turbine = {tid: rows.set_index("Timestamps") for tid, rows in farm.groupby("turbine_id")}
+    assert sorted(by_turbine) == ["T01", "T02", "T03", "T04"]
+    for spec in FARM:
+        rows = by_turbine[spec.turbine_id]
+        assert rows.Power.max() <= spec.rated_kw
+        assert rows.Power.max() > 0.95 * spec.rated_kw
+        missing = [name for name in SENSORS if rows[name].isna().all()]
+        assert missing == [name for name in SENSORS if name not in spec.sensors]
+    assert by_turbine["T03"].columns[by_turbine["T03"].notna().any()].tolist() == ["turbine_id", *FEW_SENSORS]
+    wind = pd.DataFrame({tid: rows.WindSpeed for tid, rows in by_turbine.items()})
+    assert wind.corr().min().min() > 0.9  # one site wind, small offsets
+
+
+def test_farm_export_uses_vendor_names_and_local_offsets(tmp_path: Path) -> None:
+    from datamgr.sample_data import VENDOR_NAMES, generate_farm, write_farm_files
+
+    files = write_farm_files(tmp_path / "h.parquet", tmp_path / "i.parquet", turbines=3)
+    history = pd.read_parquet(files.history)
+    assert {"Wind_turbine_name", "Date_time", "Ws_avg", "P_avg", "Ya_avg", "Q_avg"} <= set(history.columns)
+    assert history.Date_time.iloc[0] == "2007-07-01T02:00:00+02:00"  # summer time in Europe/Paris
+    winter = history[history.Date_time.str.startswith("2008-01-15T12:00")]
+    assert winter.Date_time.unique().tolist() == ["2008-01-15T12:00:00+01:00"]
+    original = generate_farm(3)
+    back = history.rename(columns={v: k for k, v in VENDOR_NAMES.items()})
+    instants = pd.to_datetime(back.Timestamps, utc=True, format="ISO8601")
+    assert instants.tolist() == original.Timestamps[: len(back)].tolist()
+    assert files.history_rows + files.inference_rows == len(original)
