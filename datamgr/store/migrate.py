@@ -59,8 +59,13 @@ def _refuse_newer(revision: str | None) -> None:
         )
 
 
-def upgrade_to_head(connection: Connection) -> tuple[str | None, str]:
-    """Migrate to head inside the caller's transaction; returns the revisions before and after."""
+def upgrade_to_head(
+    connection: Connection, *, default_turbine_id: str = "T01", target: str = "head"
+) -> tuple[str | None, str]:
+    """Migrate to head (or `target`) inside the caller's transaction; returns the revisions before and after.
+
+    Rows stored before turbines existed move to default_turbine_id.
+    """
     from alembic import command
     from alembic.config import Config
 
@@ -69,5 +74,6 @@ def upgrade_to_head(connection: Connection) -> tuple[str | None, str]:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.attributes["connection"] = connection
-    command.upgrade(config, "head")
-    return before, SCHEMA_REVISION
+    config.attributes["default_turbine_id"] = default_turbine_id
+    command.upgrade(config, target)
+    return before, SCHEMA_REVISION if target == "head" else target

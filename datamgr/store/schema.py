@@ -1,5 +1,11 @@
 """The one MetaData of datamgr. Alembic migrations create exactly these tables.
 
+Every time series is keyed by (turbine_id, Timestamps), as OpenOA's scada table is by
+(asset_id, time); a single-turbine store holds everything under the default turbine.
+On SQLite raw_data is a WITHOUT ROWID table clustered on that key, so one turbine's rows
+sit together and its newest rows are one index seek away at any farm size
+(docs/benchmarks.md has the measurements behind this choice).
+
 Timestamps are UTC instants. On SQLite they are stored as whole seconds since the epoch
 (an INTEGER), so ordering and range filters are integer comparisons and chronological; on
 PostgreSQL they are timestamptz. `UtcTimestamp` hides the difference from the rest of the code.
@@ -17,6 +23,7 @@ from sqlalchemy import (
     Dialect,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -27,7 +34,7 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 from datamgr.errors import QueryError
 
 # Bump with every migration; a test checks it equals the head of migrations/versions.
-SCHEMA_REVISION = "0003_quarantine"
+SCHEMA_REVISION = "0004_turbines"
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -38,6 +45,8 @@ NAMING_CONVENTION = {
 }
 
 TIMESTAMP = "Timestamps"
+TURBINE = "turbine_id"
+TURBINE_ID_LENGTH = 64
 SENSOR_COLUMNS = (
     "WindSpeed",
     "WindDirAbs",
@@ -86,17 +95,30 @@ class UtcTimestamp(TypeDecorator[datetime]):
 
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
+turbines = Table(
+    "turbines",
+    metadata,
+    Column(TURBINE, String(TURBINE_ID_LENGTH), primary_key=True),
+    Column("name", String(200), nullable=True),
+    Column("rated_power_kw", Float, nullable=True),
+    Column("hub_height_m", Float, nullable=True),
+    Column("rotor_diameter_m", Float, nullable=True),
+)
+
 raw_data = Table(
     "raw_data",
     metadata,
+    Column(TURBINE, String(TURBINE_ID_LENGTH), primary_key=True),
     Column(TIMESTAMP, UtcTimestamp(), primary_key=True, autoincrement=False),
     *(Column(name, Float, nullable=True) for name in SENSOR_COLUMNS),
+    sqlite_with_rowid=False,
 )
 
 model_runs = Table(
     "model_runs",
     metadata,
     Column("id", Integer, primary_key=True),
+    Column(TURBINE, String(TURBINE_ID_LENGTH), nullable=False, index=True),
     Column("created_at", UtcTimestamp(), nullable=False),
     Column("estimator", String(200), nullable=False),
     Column("params", JSON, nullable=False),
@@ -114,9 +136,11 @@ predictions = Table(
     "predictions",
     metadata,
     Column("model_id", Integer, ForeignKey("model_runs.id"), primary_key=True),
-    Column(TIMESTAMP, UtcTimestamp(), primary_key=True, index=True),
+    Column(TURBINE, String(TURBINE_ID_LENGTH), primary_key=True),
+    Column(TIMESTAMP, UtcTimestamp(), primary_key=True),
     Column("predicted_power", Float, nullable=True),
     Column("created_at", UtcTimestamp(), nullable=False),
+    Index("ix_predictions_turbine_id_Timestamps", TURBINE, TIMESTAMP),
 )
 
 # Rows of input files refused for physically impossible values: kept with the reason, never dropped.
@@ -124,6 +148,7 @@ quarantine = Table(
     "quarantine",
     metadata,
     Column("source", String(1000), primary_key=True),
+    Column(TURBINE, String(TURBINE_ID_LENGTH), primary_key=True),
     Column(TIMESTAMP, UtcTimestamp(), primary_key=True),
     Column("row_number", Integer, nullable=False),
     Column("reason", String(2000), nullable=False),
@@ -133,9 +158,9 @@ quarantine = Table(
 
 # The tables that hold a time series: what --table may name, and each one's upsert key.
 TIME_SERIES_KEYS: dict[str, tuple[str, ...]] = {
-    "raw_data": (TIMESTAMP,),
-    "predictions": ("model_id", TIMESTAMP),
-    "quarantine": ("source", TIMESTAMP),
+    "raw_data": (TURBINE, TIMESTAMP),
+    "predictions": ("model_id", TURBINE, TIMESTAMP),
+    "quarantine": ("source", TURBINE, TIMESTAMP),
 }
 TIME_SERIES_TABLES = tuple(TIME_SERIES_KEYS)
 # The tables `ingest` may write (quarantine is filled by ingest itself).

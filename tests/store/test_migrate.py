@@ -34,14 +34,16 @@ def test_migrating_an_empty_database(database_url: str) -> None:
             "predictions",
             "model_runs",
             "quarantine",
+            "turbines",
         }
-        assert [c["name"] for c in inspector.get_columns("raw_data")] == [
-            "Timestamps",
-            *SENSOR_COLUMNS,
-        ]
-        assert inspector.get_pk_constraint("raw_data")["constrained_columns"] == ["Timestamps"]
+        # (PostgreSQL appends the turbine column that 0004 adds; SQLite rebuilds the table with it first.)
+        assert sorted(c["name"] for c in inspector.get_columns("raw_data")) == sorted(
+            ["turbine_id", "Timestamps", *SENSOR_COLUMNS]
+        )
+        assert inspector.get_pk_constraint("raw_data")["constrained_columns"] == ["turbine_id", "Timestamps"]
         assert inspector.get_pk_constraint("predictions")["constrained_columns"] == [
             "model_id",
+            "turbine_id",
             "Timestamps",
         ]
         check_schema_current(connection)
@@ -94,7 +96,7 @@ def test_upgrade_from_the_first_revision(database_url: str) -> None:
     with read_connection(engine) as connection, pytest.raises(NotInitializedError) as caught:
         check_schema_current(connection)
     assert str(caught.value) == (
-        "the database schema is at 0001_initial, older than this datamgr's 0003_quarantine; "
+        "the database schema is at 0001_initial, older than this datamgr's 0004_turbines; "
         "run `datamgr init-db` to upgrade it"
     )
     with write_transaction(engine) as connection:
@@ -107,7 +109,7 @@ def test_a_database_from_a_newer_datamgr_is_refused(database_url: str) -> None:
         upgrade_to_head(connection)
         connection.execute(text("UPDATE alembic_version SET version_num = '0099_future'"))
     message = (
-        "the database schema is at 0099_future, which this datamgr (0003_quarantine) does not know: "
+        "the database schema is at 0099_future, which this datamgr (0004_turbines) does not know: "
         "it was migrated by a newer datamgr; upgrade datamgr"
     )
     with read_connection(engine) as connection, pytest.raises(SchemaTooNewError) as caught:
