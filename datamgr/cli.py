@@ -23,6 +23,7 @@ import typer
 from datamgr import __version__
 from datamgr.errors import DatamgrError
 from datamgr.render import OutputFormat
+from datamgr.timestamps import format_instant
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -242,6 +243,10 @@ StartOption = Annotated[
 EndOption = Annotated[
     str | None, typer.Option("--end", "-e", help="Last timestamp, inclusive [default: training_pipeline's].")
 ]
+TurbineOption = Annotated[
+    str | None,
+    typer.Option("--turbine", "-T", help="Only this turbine [default: every turbine].", show_default=False),
+]
 OutputOption = Annotated[
     Path | None,
     typer.Option("--output", "-o", help="Write to this .parquet or .csv file instead of stdout."),
@@ -302,17 +307,29 @@ def ingest(
             help="Skip columns the table does not have instead of failing.",
         ),
     ] = False,
+    turbine: Annotated[
+        str | None,
+        typer.Option(
+            "--turbine",
+            "-T",
+            help="Turbine of files without a turbine_id column [default: data_manager.default_turbine_id].",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Upsert Parquet or CSV files into a table, keyed on Timestamps, in one transaction.
+    """Upsert Parquet or CSV files into a table, keyed on (turbine_id, Timestamps), in one transaction.
 
     New timestamps are inserted, changed rows updated, identical rows left alone, so a file can
     be ingested again safely. Timestamps without an offset are read in data_manager.naive_timezone.
     Rows with a value outside data_manager.limits go to the quarantine table, with the reason.
+    Vendor column names are renamed by data_manager.column_map first; a file with a turbine_id
+    column may hold any number of turbines.
 
-    Example:
+    Examples:
 
     \b
       datamgr ingest data/01_raw/inference_data.parquet
+      datamgr ingest --turbine WTG07 wtg07_export.csv
     """
     with reported(ctx) as state:
         from datamgr import service
@@ -326,6 +343,7 @@ def ingest(
                 table_name=table,
                 ignore_unknown=ignore_unknown_columns,
                 progress=advance,
+                turbine=turbine,
             )
         for item in report.files:
             log.info(f"ingest {item.path} -> {report.table}: {_counts(item.counts)}")
@@ -364,22 +382,24 @@ def _progress(state: State, label: str, total: Callable[[], int | None]) -> Iter
 @app.command("last-n")
 def last_n(
     ctx: typer.Context,
-    n: Annotated[int, typer.Argument(help="How many of the newest rows.", show_default=False)],
+    n: Annotated[int, typer.Argument(help="How many of the newest rows (of each turbine).", show_default=False)],
     table: TableOption = None,
+    turbine: TurbineOption = None,
     fmt: FormatOption = None,
     output: OutputOption = None,
 ) -> None:
-    """Print the N newest rows of a table, oldest first.
+    """Print the N newest rows of each turbine (or of one), by turbine and then oldest first.
 
-    Example:
+    Examples:
 
     \b
       datamgr last-n 100 --format json | jq '.[-1]'
+      datamgr last-n 5 --turbine T02
     """
     with reported(ctx) as state:
         from datamgr import service
 
-        frame = service.last_n(state.engine(), state.settings(), n, table_name=table)
+        frame = service.last_n(state.engine(), state.settings(), n, table_name=table, turbine=turbine)
         _show(state, frame, fmt, output, f"last {n} rows")
 
 
@@ -389,10 +409,11 @@ def range_(
     start: StartOption = None,
     end: EndOption = None,
     table: TableOption = None,
+    turbine: TurbineOption = None,
     fmt: FormatOption = None,
     output: OutputOption = None,
 ) -> None:
-    """Print the rows between two timestamps, both inclusive, oldest first.
+    """Print the rows between two timestamps, both inclusive, by turbine and then oldest first.
 
     Timestamps are ISO 8601; without an offset they are read in data_manager.naive_timezone.
 
@@ -404,7 +425,7 @@ def range_(
     with reported(ctx) as state:
         from datamgr import service
 
-        frame = service.time_range(state.engine(), state.settings(), start, end, table_name=table)
+        frame = service.time_range(state.engine(), state.settings(), start, end, table_name=table, turbine=turbine)
         _show(state, frame, fmt, output, "rows in range")
 
 
@@ -412,6 +433,7 @@ def range_(
 def export(
     ctx: typer.Context,
     table: TableOption = None,
+    turbine: TurbineOption = None,
     output: Annotated[
         Path | None,
         typer.Option("--output", "-o", help="Target .parquet or .csv [default: data_manager.prod_data_path]."),
@@ -428,7 +450,7 @@ def export(
         from datamgr import service
 
         settings = state.settings()
-        frame = service.export_table(state.engine(), settings, table_name=table)
+        frame = service.export_table(state.engine(), settings, table_name=table, turbine=turbine)
         _show(state, frame, None, output or settings.data_manager.prod_data_path, "export")
 
 
@@ -439,20 +461,38 @@ def sample_data(
     inference_path: Annotated[
         Path, typer.Option("--inference-path", help="Where the four weeks after the history go.")
     ] = Path("data/01_raw/inference_data.parquet"),
+    turbines: Annotated[
+        int,
+        typer.Option(
+            "--turbines",
+            min=0,
+            max=4,
+            help="0: the lesson's single turbine. 1-4: a farm export in vendor column names "
+            "(see config/farm.yml for its column_map).",
+        ),
+    ] = 0,
 ) -> None:
     """Generate the sample SCADA files: the history (to data_manager.history_data_path) and inference data.
 
     Deterministic: one 2 MW turbine from 2007-07-01 to 2008-06-30, then four weeks of new data.
+    With --turbines N, a farm of N turbines of different rated power in one site wind (T03 reports
+    only six sensors), written as a vendor exports it: vendor column names, local time with DST
+    offsets, and two columns datamgr does not keep.
 
-    Example:
+    Examples:
 
     \b
       datamgr sample-data
+      datamgr --config config/farm.yml sample-data --turbines 4 --inference-path data/01_raw/farm_inference.parquet
     """
     with reported(ctx) as state:
-        from datamgr.sample_data import write_sample_files
+        from datamgr.sample_data import write_farm_files, write_sample_files
 
-        files = write_sample_files(state.settings().data_manager.history_data_path, inference_path, seed=seed)
+        history_path = state.settings().data_manager.history_data_path
+        if turbines:
+            files = write_farm_files(history_path, inference_path, turbines=turbines, seed=seed)
+        else:
+            files = write_sample_files(history_path, inference_path, seed=seed)
         log.info(
             f"sample-data: {files.history_rows} rows to {files.history}, "
             f"{files.inference_rows} rows to {files.inference}"
@@ -464,37 +504,38 @@ def train(
     ctx: typer.Context,
     start: StartOption = None,
     end: EndOption = None,
+    turbine: TurbineOption = None,
     fmt: FormatOption = None,
 ) -> None:
-    """Fit the power model on a time range, evaluate it on the range's last part and register it.
+    """Fit a power model per turbine on a time range, evaluate each on the range's last part, register them.
 
-    Prints holdout MAE, RMSE and R² beside a binned power-curve baseline. The model is saved
-    with skops under training_pipeline.models_dir and recorded in model_runs.
+    Prints each model's holdout MAE, RMSE and R² beside its binned power-curve baseline. Models
+    are saved with skops under training_pipeline.models_dir and recorded in model_runs with their
+    turbine. A turbine without enough rows in the range is skipped with a WARNING.
 
-    Example:
+    Examples:
 
     \b
       datamgr train --start 2007-07-29 --end 2008-02-22
+      datamgr train --turbine T03
     """
     with reported(ctx) as state:
         from datamgr import service
 
         with _stages(state) as stage:
-            report = service.train(state.engine(), state.settings(), start, end, stage=stage)
-        result = report.result
-        _show(
-            state,
-            service.metrics_frame(result),
-            fmt,
-            None,
-            f"model {report.model_id} on the holdout",
-        )
-        log.info(
-            f"train: model {report.model_id} saved to {report.artifact_path}; {result.rows_fit} rows fit, "
-            f"{result.rows_holdout} held out, {result.rows_without_target} without Power left out; "
-            f"holdout MAE {result.metrics['model']['mae']:.1f} kW vs baseline "
-            f"{result.metrics['baseline']['mae']:.1f} kW"
-        )
+            report = service.train(state.engine(), state.settings(), start, end, turbine=turbine, stage=stage)
+        _show(state, service.metrics_frame(report), fmt, None, "models on their holdout")
+        for turbine_id, reason in report.skipped.items():
+            log.warning(f"train: turbine {turbine_id} skipped: {reason}")
+        for item in report.models:
+            result = item.result
+            mae, baseline = result.metrics["model"]["mae"], result.metrics["baseline"]["mae"]
+            log.info(
+                f"train: {item.turbine_id}: model {item.model_id} saved to {item.artifact_path}; "
+                f"{result.rows_fit} rows fit, {result.rows_holdout} held out, "
+                f"{result.rows_without_target} without Power left out; "
+                f"holdout MAE {mae:.1f} kW vs baseline {baseline:.1f} kW"
+            )
 
 
 @contextmanager
@@ -517,46 +558,90 @@ def predict(
         typer.Option(
             "--batch-size",
             "-n",
-            help="How many of the newest rows [default: inference_pipeline.batch_size].",
+            help="How many of each turbine's newest rows [default: inference_pipeline.batch_size].",
         ),
     ] = None,
+    start: Annotated[
+        str | None,
+        typer.Option("--start", "-s", help="Backfill: predict every row from this timestamp (instead of the newest)."),
+    ] = None,
+    end: Annotated[str | None, typer.Option("--end", "-e", help="Backfill: up to this timestamp, inclusive.")] = None,
     model_id: Annotated[
         int | None,
-        typer.Option("--model-id", "-m", help="Registered model to use [default: the newest]."),
+        typer.Option("--model-id", "-m", help="Registered model to use [default: each turbine's newest]."),
     ] = None,
+    turbine: TurbineOption = None,
     fmt: FormatOption = None,
     output: OutputOption = None,
 ) -> None:
-    """Predict power for the newest rows and store each prediction with its timestamp and model id.
+    """Predict power for each turbine's newest rows with its model, and store each prediction with its model id.
 
-    Predicting the same rows again with the same model updates them; it never duplicates.
+    One cron line serves the farm: turbines without a model are named in a WARNING and skipped,
+    and a turbine whose newest row its model already predicted is skipped. With --start/--end
+    every row of the range is predicted, batch by batch (a backfill). Predicting the same rows
+    again with the same model changes nothing; it never duplicates.
 
-    Example:
+    Examples:
 
     \b
       datamgr predict --batch-size 32
+      datamgr predict --start 2008-07-01 --end 2008-07-28
     """
     with reported(ctx) as state:
         from datamgr import service
 
-        report = service.predict(state.engine(), state.settings(), batch_size=batch_size, model_id=model_id)
-        _show(state, report.predictions, fmt, output, f"predictions of model {report.model_id}")
-        log.info(f"predict: model {report.model_id} -> predictions: {_counts(report.counts)}")
+        report = service.predict(
+            state.engine(),
+            state.settings(),
+            batch_size=batch_size,
+            model_id=model_id,
+            turbine=turbine,
+            start=start,
+            end=end,
+        )
+        if start is None and end is None:
+            _show(state, report.predictions, fmt, output, "predictions")
+        if report.without_model:
+            log.warning(
+                f"predict: {len(report.without_model)} turbine(s) without a trained model skipped: "
+                f"{', '.join(report.without_model)}; run `datamgr train`"
+            )
+        for turbine_id, newest in report.up_to_date.items():
+            log.info(f"predict: {turbine_id}: no new rows since the last prediction ({format_instant(newest)})")
+        for item in report.turbines:
+            log.info(f"predict: {item.turbine_id}: model {item.model_id} -> predictions: {_counts(item.counts)}")
 
 
 @app.command()
-def models(ctx: typer.Context, fmt: FormatOption = None, output: OutputOption = None) -> None:
-    """List the registered models: training range, row count, holdout MAE beside the baseline's.
+def models(
+    ctx: typer.Context, turbine: TurbineOption = None, fmt: FormatOption = None, output: OutputOption = None
+) -> None:
+    """List the registered models: turbine, training range, row count, holdout MAE beside the baseline's.
 
     Example:
 
     \b
-      datamgr models --format json
+      datamgr models --turbine T01 --format json
     """
     with reported(ctx) as state:
         from datamgr import service
 
-        _show(state, service.list_models(state.engine()), fmt, output, "models")
+        _show(state, service.list_models(state.engine(), turbine=turbine), fmt, output, "models")
+
+
+@app.command("turbines")
+def turbines_(ctx: typer.Context, fmt: FormatOption = None, output: OutputOption = None) -> None:
+    """List every turbine: its metadata (config section `turbines`), rows, first and last timestamp, quarantined rows.
+
+    Example:
+
+    \b
+      datamgr turbines --format csv
+    """
+    with reported(ctx) as state:
+        from datamgr import service
+
+        _show(state, service.list_turbines(state.engine()), fmt, output, "turbines")
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Table
 
 from datamgr.errors import DataValidationError
-from datamgr.store.schema import TIME_SERIES_KEYS, UtcTimestamp
+from datamgr.store.schema import TIME_SERIES_KEYS, TIMESTAMP, TURBINE, UtcTimestamp
 from datamgr.timestamps import describe_rows, to_utc_series
 
 if TYPE_CHECKING:
@@ -41,12 +41,14 @@ def conform_batch(
     require_offsets: bool = False,
     ignore_unknown: bool = False,
     limits: Limits | None = None,
+    power_ceilings: dict[str, float] | None = None,
 ) -> ConformedBatch:
     """Return the batch with the table's columns (those present), checked and typed.
 
     Key columns must be present; other columns may be missing (they keep their stored values);
     unknown columns are an error unless ignore_unknown. A value that breaks the table's rules
     refuses the whole file; a value outside its physical limits sends only its row to quarantine.
+    power_ceilings (turbine -> kW) replace the upper Power limit for the turbines that have one.
     """
     import numpy as np
     import pandas as pd
@@ -80,6 +82,9 @@ def conform_batch(
                 )
             out[column.name] = stamps
             continue
+        if column.type.python_type is str:
+            out[column.name] = _identifiers(values, where, row_offset, getattr(column.type, "length", None))
+            continue
         numbers, blank = _numeric(values)
         bad = numbers.isna() & ~blank
         if bad.any():
@@ -102,21 +107,28 @@ def conform_batch(
         else:
             out[column.name] = numbers.astype("float64")
     conformed = pd.DataFrame(out, index=frame.index)
-    return _split_impossible(conformed, limits or {}, source, row_offset)
+    return _split_impossible(conformed, limits or {}, power_ceilings or {}, source, row_offset)
 
 
-def _split_impossible(frame: pd.DataFrame, limits: Limits, source: str, row_offset: int) -> ConformedBatch:
+def _split_impossible(
+    frame: pd.DataFrame, limits: Limits, power_ceilings: dict[str, float], source: str, row_offset: int
+) -> ConformedBatch:
     """Move rows with a value outside its column's limits to a quarantine frame, with the reason."""
     import numpy as np
 
     checks = []
     for name, (low, high) in limits.items():
-        if name in frame.columns:
-            values = frame[name].to_numpy()
-            if low is not None:
-                checks.append((name, "below", low, values < low))
-            if high is not None:
-                checks.append((name, "above", high, values > high))
+        if name not in frame.columns:
+            continue
+        values = frame[name].to_numpy()
+        if low is not None:
+            checks.append((name, "below", np.full(len(frame), low), values < low))
+        ceiling = np.full(len(frame), np.inf if high is None else high)
+        if name == "Power" and power_ceilings and TURBINE in frame.columns:
+            own = frame[TURBINE].map(power_ceilings).to_numpy(dtype="float64", na_value=np.nan)
+            ceiling = np.where(np.isnan(own), ceiling, own)
+        if np.isfinite(ceiling).any():
+            checks.append((name, "above", ceiling, values > ceiling))
     bad = np.zeros(len(frame), dtype=bool)
     for *_, mask in checks:
         bad |= mask
@@ -124,14 +136,32 @@ def _split_impossible(frame: pd.DataFrame, limits: Limits, source: str, row_offs
         return ConformedBatch(frame, frame.iloc[0:0])
     positions = np.flatnonzero(bad)
     reasons = [
-        "; ".join(f"{name}={frame[name].iat[p]} {side} {limit}" for name, side, limit, mask in checks if mask[p])
+        "; ".join(f"{name}={frame[name].iat[p]} {side} {limit[p]}" for name, side, limit, mask in checks if mask[p])
         for p in positions
     ]
     quarantined = frame.iloc[positions].copy()
     quarantined.insert(0, "source", source)
-    quarantined.insert(2, "row_number", positions + row_offset + 1)
-    quarantined.insert(3, "reason", reasons)
+    quarantined.insert(quarantined.columns.get_loc(TIMESTAMP) + 1, "row_number", positions + row_offset + 1)
+    quarantined.insert(quarantined.columns.get_loc("row_number") + 1, "reason", reasons)
     return ConformedBatch(frame[~bad], quarantined)
+
+
+def _identifiers(values: pd.Series, where: str, row_offset: int, length: int | None) -> pd.Series:
+    """A text key (turbine_id) as stripped strings: never empty, never longer than the column holds."""
+    text = values.astype("string").str.strip()
+    blank = (text.isna() | (text == "")).fillna(True).astype(bool)
+    if blank.any():
+        raise DataValidationError(
+            f"{where}: {int(blank.sum())} empty value(s) at {describe_rows(blank, values, row_offset)}; "
+            "every row needs one"
+        )
+    if length is not None:
+        long = (text.str.len() > length).fillna(False).astype(bool)
+        if long.any():
+            raise DataValidationError(
+                f"{where}: longer than {length} characters at {describe_rows(long, values, row_offset)}"
+            )
+    return text.astype(object)
 
 
 def _numeric(values: pd.Series) -> tuple[pd.Series, pd.Series]:

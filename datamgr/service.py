@@ -10,13 +10,13 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
 from sqlalchemy import Connection, Engine, Table
 
 from datamgr.conform import conform_batch
-from datamgr.errors import DatamgrError, ModelError, QueryError, TrainingError
+from datamgr.errors import DatamgrError, DataValidationError, ModelError, QueryError, TrainingError
 from datamgr.files import InputFile, open_input, read_batches
 from datamgr.rows import Rows
 from datamgr.settings import Settings
@@ -24,7 +24,15 @@ from datamgr.store import repository
 from datamgr.store.engine import read_connection, write_transaction
 from datamgr.store.migrate import check_schema_current, upgrade_to_head
 from datamgr.store.repository import Staging, UpsertCounts
-from datamgr.store.schema import INGEST_TABLES, TIME_SERIES_TABLES, quarantine, raw_data, time_series_table
+from datamgr.store.schema import (
+    INGEST_TABLES,
+    TIME_SERIES_TABLES,
+    TURBINE,
+    quarantine,
+    raw_data,
+    time_series_table,
+)
+from datamgr.store.schema import predictions as predictions_table
 from datamgr.timestamps import format_instant, parse_instant
 
 if TYPE_CHECKING:
@@ -78,7 +86,8 @@ def init_db(engine: Engine, settings: Settings, *, load_history: bool = True) ->
     history_path = settings.data_manager.history_data_path
     source = open_input(history_path) if load_history else None
     with write_transaction(engine) as connection:
-        before, after = upgrade_to_head(connection)
+        before, after = upgrade_to_head(connection, default_turbine_id=settings.data_manager.default_turbine_id)
+        repository.sync_turbines(connection, configured_turbines(settings))
         existing = repository.count_rows(connection, raw_data)
         if source is None:
             return InitReport(before, after, None, None, existing, "--no-history")
@@ -91,7 +100,7 @@ def init_db(engine: Engine, settings: Settings, *, load_history: bool = True) ->
                 existing,
                 f"raw_data already holds {existing} rows",
             )
-        counts = _upsert_file(connection, source, raw_data, settings, ignore_unknown=False, progress=None)
+        counts = _upsert_file(connection, source, raw_data, settings, ignore_unknown=False, progress=None, turbine=None)
         return InitReport(before, after, history_path, counts, repository.count_rows(connection, raw_data))
 
 
@@ -103,13 +112,18 @@ def ingest_files(
     table_name: str | None = None,
     ignore_unknown: bool = False,
     progress: Progress | None = None,
+    turbine: str | None = None,
 ) -> IngestReport:
-    """Upsert every file into the table in one transaction: all files land, or none does."""
+    """Upsert every file into the table in one transaction: all files land, or none does.
+
+    Rows of a file without a turbine_id column belong to `turbine`, or to the default turbine.
+    """
     table = _table(settings, table_name, INGEST_TABLES)
     sources = [open_input(path) for path in paths]
     report = IngestReport(table.name)
     with write_transaction(engine) as connection:
         check_schema_current(connection)
+        repository.sync_turbines(connection, configured_turbines(settings))
         for source in sources:
             counts = _upsert_file(
                 connection,
@@ -118,6 +132,7 @@ def ingest_files(
                 settings,
                 ignore_unknown=ignore_unknown,
                 progress=progress,
+                turbine=turbine,
             )
             report.files.append(FileReport(source.path, counts))
         log.debug("committing")
@@ -132,18 +147,23 @@ def _upsert_file(
     *,
     ignore_unknown: bool,
     progress: Progress | None,
+    turbine: str | None,
 ) -> UpsertCounts:
     """Read a file batch by batch, conform each batch, and upsert the rows into the table.
 
-    Rows with physically impossible values go to the quarantine table instead, with the reason.
+    Source columns are renamed by data_manager.column_map first. Rows with physically impossible
+    values go to the quarantine table instead, with the reason. Every turbine met is registered.
     """
     options = settings.data_manager
     refused: list[Staging] = []  # the quarantine staging of the latest pass over the file
+    ceilings = {t: rated * options.power_limit_ratio for t, rated in repository.rated_powers(connection).items()}
+    seen: set[str] = set()
 
     def conformed_batches() -> Iterator[pd.DataFrame]:
         refused.clear()
         offset = 0
         for batch in read_batches(source):
+            batch = with_turbine(map_columns(batch, options.column_map), turbine or options.default_turbine_id)
             conformed = conform_batch(
                 batch,
                 table,
@@ -153,7 +173,10 @@ def _upsert_file(
                 require_offsets=options.require_offsets,
                 ignore_unknown=ignore_unknown,
                 limits=options.limits,
+                power_ceilings=ceilings,
             )
+            seen.update(conformed.rows[TURBINE].unique())
+            seen.update(conformed.quarantined[TURBINE].unique())
             if len(conformed.quarantined):
                 rejected = conformed.quarantined.assign(created_at=datetime.now(UTC))
                 if not refused:
@@ -166,20 +189,59 @@ def _upsert_file(
             yield conformed.rows
 
     counts = repository.upsert(connection, table, conformed_batches)
+    repository.sync_turbines(connection, {}, seen)
     if not refused:
         return counts
     refused[0].merge()
     return replace(counts, rows_read=counts.rows_read + refused[0].rows, quarantined=refused[0].rows)
 
 
-def last_n(engine: Engine, settings: Settings, n: int, *, table_name: str | None = None) -> Rows:
-    """The n newest rows of a table, oldest first (as Rows: printing them needs no pandas)."""
+def configured_turbines(settings: Settings) -> dict[str, dict[str, object]]:
+    """The config's turbines section as table rows: only the metadata it gives."""
+    return {turbine_id: meta.model_dump(exclude_none=True) for turbine_id, meta in settings.turbines.items()}
+
+
+def map_columns(batch: pd.DataFrame, column_map: dict[str, str | None]) -> pd.DataFrame:
+    """Node: vendor column names -> datamgr's (data_manager.column_map); a column mapped to null is dropped."""
+    if not column_map:
+        return batch
+    dropped = [name for name in batch.columns if name in column_map and column_map[name] is None]
+    renamed = {name: target for name in batch.columns if (target := column_map.get(name))}
+    clashes = sorted(set(renamed.values()) & (set(batch.columns) - set(renamed)))
+    if clashes:
+        raise DataValidationError(
+            f"data_manager.column_map maps a column onto {', '.join(clashes)}, which the file also has; "
+            "map only one of them"
+        )
+    return batch.drop(columns=dropped).rename(columns=renamed)
+
+
+def with_turbine(batch: pd.DataFrame, turbine: str) -> pd.DataFrame:
+    """Node: rows of a file without a turbine_id column belong to one turbine."""
+    return batch if TURBINE in batch.columns else batch.assign(**{TURBINE: turbine})
+
+
+def _turbine_ids(connection: Connection, turbine: str | None) -> list[str]:
+    """The turbine asked for (which must exist), or every turbine the store knows."""
+    known = repository.known_turbines(connection)
+    if turbine is None:
+        return known
+    if turbine not in known:
+        listed = ", ".join(known[:10]) + (" …" if len(known) > 10 else "") if known else "none yet"
+        raise QueryError(f"unknown turbine {turbine!r}; known: {listed} (`datamgr turbines` lists them)")
+    return [turbine]
+
+
+def last_n(
+    engine: Engine, settings: Settings, n: int, *, table_name: str | None = None, turbine: str | None = None
+) -> Rows:
+    """The n newest rows of one turbine, or of each turbine, oldest first (as Rows: printing needs no pandas)."""
     if n <= 0:
         raise QueryError(f"N must be a positive number of rows, got {n}")
     table = _table(settings, table_name)
     with read_connection(engine) as connection:
         check_schema_current(connection)
-        return repository.last_n_rows(connection, table, n)
+        return repository.last_n_rows(connection, table, n, _turbine_ids(connection, turbine))
 
 
 def resolve_range(settings: Settings, start: str | None, end: str | None) -> tuple[datetime, datetime]:
@@ -200,21 +262,26 @@ def time_range(
     end: str | None,
     *,
     table_name: str | None = None,
+    turbine: str | None = None,
 ) -> pd.DataFrame:
-    """Rows between start and end inclusive, oldest first."""
+    """Rows between start and end inclusive, by turbine and then oldest first."""
     table = _table(settings, table_name)
     start_at, end_at = resolve_range(settings, start, end)
     with read_connection(engine) as connection:
         check_schema_current(connection)
-        return repository.between(connection, table, start_at, end_at)
+        chosen = None if turbine is None else _turbine_ids(connection, turbine)
+        return repository.between(connection, table, start_at, end_at, chosen)
 
 
-def export_table(engine: Engine, settings: Settings, *, table_name: str | None = None) -> pd.DataFrame:
-    """Every row of a table, oldest first (for a Parquet snapshot)."""
+def export_table(
+    engine: Engine, settings: Settings, *, table_name: str | None = None, turbine: str | None = None
+) -> pd.DataFrame:
+    """Every row of a table (or of one turbine), by turbine and then oldest first (for a Parquet snapshot)."""
     table = _table(settings, table_name)
     with read_connection(engine) as connection:
         check_schema_current(connection)
-        return repository.between(connection, table, None, None)
+        chosen = None if turbine is None else _turbine_ids(connection, turbine)
+        return repository.between(connection, table, None, None, chosen)
 
 
 def total_rows(paths: Sequence[Path]) -> int | None:
@@ -232,13 +299,20 @@ def total_rows(paths: Sequence[Path]) -> int | None:
 
 
 @dataclass(frozen=True)
-class TrainReport:
+class TrainedModel:
+    turbine_id: str
     model_id: int
     artifact_path: Path
     rows_in_range: int
     result: TrainingResult
+
+
+@dataclass(frozen=True)
+class TrainReport:
     start: datetime
     end: datetime
+    models: list[TrainedModel]
+    skipped: dict[str, str]  # turbine -> why no model was trained for it
 
 
 def train(
@@ -247,63 +321,124 @@ def train(
     start: str | None = None,
     end: str | None = None,
     *,
+    turbine: str | None = None,
     stage: Stage | None = None,
 ) -> TrainReport:
-    """Fit on the range, evaluate on its time-ordered holdout, save the artifact and register it.
+    """Fit one model per turbine (or for the one asked for) on the range, evaluate each on its
+    time-ordered holdout, save the artifacts and register them.
 
-    The fit runs outside any transaction; only the registration is a (short) write.
+    A turbine without enough rows in the range is skipped (and reported) unless it was asked for
+    by name. The fits run outside any transaction; only the registration is a (short) write.
     """
-    from datamgr.model_store import save_model
     from datamgr.pipelines.features import load_training_data_from_db
-    from datamgr.pipelines.training import run_training
 
     say = stage or (lambda _name: None)
     start_at, end_at = resolve_range(settings, start, end)
-    say("loading the training range")
     with read_connection(engine) as connection:
         check_schema_current(connection)
-        data = load_training_data_from_db(connection, start_at, end_at)
-    if data.empty:
+        chosen = _turbine_ids(connection, turbine)
+    fitted: list[tuple[str, int, TrainingResult]] = []
+    skipped: dict[str, str] = {}
+    for turbine_id in chosen:
+        say(f"{turbine_id}: loading the training range")
+        with read_connection(engine) as connection:
+            data = load_training_data_from_db(connection, start_at, end_at, turbine_id)
+        try:
+            if data.empty:
+                raise TrainingError(
+                    f"no rows of turbine {turbine_id} between {format_instant(start_at)} and "
+                    f"{format_instant(end_at)}; ingest data for that range or change --start/--end"
+                )
+            fitted.append((turbine_id, len(data), _fit(data, settings, turbine_id, stage)))
+        except TrainingError as exc:
+            if turbine is not None or len(chosen) == 1:
+                raise
+            skipped[turbine_id] = str(exc)
+    if not fitted:
         raise TrainingError(
-            f"no rows between {format_instant(start_at)} and {format_instant(end_at)}; "
-            "ingest data for that range or change --start/--end"
+            f"no turbine has enough rows between {format_instant(start_at)} and {format_instant(end_at)} "
+            "to train on; ingest data for that range or change --start/--end"
         )
-    result = run_training(data, settings.training_pipeline, stage=stage)
+    say("saving the models")
+    models = _register(engine, settings, fitted, start_at, end_at)
+    return TrainReport(start_at, end_at, models, skipped)
 
-    say("saving the model")
-    created_at = datetime.now(UTC)
-    artifact = settings.training_pipeline.models_dir / f"model_{created_at:%Y%m%dT%H%M%S}_{uuid4().hex[:8]}.skops"
-    sha256 = save_model(result.model, artifact)
+
+def _fit(data: pd.DataFrame, settings: Settings, turbine_id: str, stage: Stage | None) -> TrainingResult:
+    from datamgr.pipelines.training import run_training
+
+    prefixed = None if stage is None else (lambda name: stage(f"{turbine_id}: {name}"))
+    return run_training(data, settings.training_pipeline, stage=prefixed)
+
+
+def _register(
+    engine: Engine,
+    settings: Settings,
+    fitted: list[tuple[str, int, TrainingResult]],
+    start_at: datetime,
+    end_at: datetime,
+) -> list[TrainedModel]:
+    """Save each artifact (atomically), then register them all in one short write transaction."""
+    from datamgr.model_store import save_model
+
+    saved = []
+    for turbine_id, rows, result in fitted:
+        created_at = datetime.now(UTC)
+        name = f"model_{turbine_id}_{created_at:%Y%m%dT%H%M%S}_{uuid4().hex[:8]}.skops"
+        artifact = settings.training_pipeline.models_dir / name
+        saved.append((turbine_id, rows, result, created_at, artifact, save_model(result.model, artifact)))
+    models = []
     with write_transaction(engine) as connection:
-        model_id = repository.insert_model_run(
-            connection,
-            {
-                "created_at": created_at,
-                "estimator": result.estimator,
-                "params": result.params,
-                "features": result.features,
-                "train_start": start_at,
-                "train_end": end_at,
-                "row_count": len(data),
-                "data_digest": result.data_digest,
-                "metrics": {
-                    **result.metrics,
-                    "rows_fit": result.rows_fit,
-                    "rows_holdout": result.rows_holdout,
-                    "rows_without_target": result.rows_without_target,
+        for turbine_id, rows, result, created_at, artifact, sha256 in saved:
+            model_id = repository.insert_model_run(
+                connection,
+                {
+                    TURBINE: turbine_id,
+                    "created_at": created_at,
+                    "estimator": result.estimator,
+                    "params": result.params,
+                    "features": result.features,
+                    "train_start": start_at,
+                    "train_end": end_at,
+                    "row_count": rows,
+                    "data_digest": result.data_digest,
+                    "metrics": {
+                        **result.metrics,
+                        "rows_fit": result.rows_fit,
+                        "rows_holdout": result.rows_holdout,
+                        "rows_without_target": result.rows_without_target,
+                    },
+                    "artifact_path": str(artifact),
+                    "artifact_sha256": sha256,
                 },
-                "artifact_path": str(artifact),
-                "artifact_sha256": sha256,
-            },
-        )
-    return TrainReport(model_id, artifact, len(data), result, start_at, end_at)
+            )
+            models.append(TrainedModel(turbine_id, model_id, artifact, rows, result))
+    return models
+
+
+@dataclass(frozen=True)
+class TurbinePrediction:
+    turbine_id: str
+    model_id: int
+    counts: UpsertCounts
 
 
 @dataclass(frozen=True)
 class PredictReport:
-    model_id: int
     predictions: pd.DataFrame
-    counts: UpsertCounts
+    turbines: list[TurbinePrediction]
+    without_model: list[str]  # turbines skipped: no model trained for them yet
+    up_to_date: dict[str, datetime]  # turbines skipped: their newest row is already predicted
+
+    @property
+    def counts(self) -> UpsertCounts:
+        total = UpsertCounts()
+        for item in self.turbines:
+            total = total + item.counts
+        return total
+
+
+RANGE_BATCH_ROWS = 50_000
 
 
 def predict(
@@ -312,56 +447,157 @@ def predict(
     *,
     batch_size: int | None = None,
     model_id: int | None = None,
+    turbine: str | None = None,
+    start: str | None = None,
+    end: str | None = None,
 ) -> PredictReport:
-    """Predict on the newest rows with a registered model and store the predictions with their lineage."""
-    from datamgr.model_store import load_model
-    from datamgr.pipelines.features import get_last_n_points_from_db
-    from datamgr.pipelines.inference import (
-        get_data_timestamps,
-        prediction_frame,
-        save_predictions_to_db,
-    )
-    from datamgr.pipelines.inference import predict as predict_node
+    """Predict each turbine's newest rows (or every row of a range) with its newest model, and store
+    the predictions with their lineage.
 
+    Batch form (cron): turbines without a model are named and skipped; a turbine whose newest row
+    its model already predicted is skipped. Range form (backfill): every row in [start, end],
+    read and written batch by batch, so memory does not grow with the range; one transaction per
+    turbine, and predicting again changes nothing.
+    """
     size = batch_size if batch_size is not None else settings.inference_pipeline.batch_size
     if size <= 0:
         raise QueryError(f"--batch-size must be a positive number of rows, got {size}")
+    backfill = start is not None or end is not None
+    span = resolve_range(settings, start, end) if backfill else None
     wanted = model_id if model_id is not None else settings.inference_pipeline.model_id
     with read_connection(engine) as connection:
         check_schema_current(connection)
-        run = repository.get_model_run(connection, wanted)
+        plan, without_model = _models_to_use(connection, wanted, turbine)
+        up_to_date: dict[str, datetime] = {}
+        if span is None:
+            for turbine_id, run in list(plan.items()):
+                newest = repository.newest_timestamp(connection, raw_data, turbine_id)
+                done = repository.newest_timestamp(connection, predictions_table, turbine_id, run["id"])
+                if newest is not None and done is not None and done >= newest:
+                    up_to_date[turbine_id] = done
+                    del plan[turbine_id]
+    if span is None:
+        return _predict_newest(engine, plan, size, without_model, up_to_date)
+    return _predict_range(engine, plan, span, without_model)
+
+
+def _models_to_use(
+    connection: Connection, model_id: int | None, turbine: str | None
+) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """turbine -> the model_runs row to predict it with, and the turbines that have no model."""
+    if model_id is not None:
+        run = repository.get_model_run(connection, model_id)
         if run is None:
-            if wanted is None:
-                raise ModelError("no trained model yet; run `datamgr train` first")
-            raise ModelError(f"no model with id {wanted}; `datamgr models` lists the trained ones")
-        data = get_last_n_points_from_db(connection, size)
-    model = load_model(Path(run["artifact_path"]), run["artifact_sha256"], model_id=run["id"])
-    frame = prediction_frame(
+            raise ModelError(f"no model with id {model_id}; `datamgr models` lists the trained ones")
+        if turbine is not None and turbine != run[TURBINE]:
+            raise QueryError(f"model {model_id} was trained for turbine {run[TURBINE]}, not {turbine}")
+        return {run[TURBINE]: run}, []
+    plan: dict[str, dict[str, Any]] = {}
+    without: list[str] = []
+    for turbine_id in _turbine_ids(connection, turbine):
+        run = repository.get_model_run(connection, None, turbine_id)
+        if run is None:
+            without.append(turbine_id)
+        else:
+            plan[turbine_id] = run
+    if not plan and not without:
+        raise ModelError("no turbine has data yet; ingest some, then run `datamgr train`")
+    if not plan:
+        raise ModelError(f"no trained model yet for {', '.join(without)}; run `datamgr train` first")
+    return plan, without
+
+
+def _predicted(run: dict[str, Any], data: pd.DataFrame, model: Any) -> pd.DataFrame:
+    """The pipeline for one turbine's rows: features -> predictions -> the predictions table's shape."""
+    from datamgr.pipelines.inference import get_data_timestamps, prediction_frame
+    from datamgr.pipelines.inference import predict as predict_node
+
+    return prediction_frame(
         predict_node(model, data),
         get_data_timestamps(data),
         model_id=run["id"],
+        turbine_id=run[TURBINE],
         created_at=datetime.now(UTC),
     )
+
+
+def _load(run: dict[str, Any]) -> Any:
+    from datamgr.model_store import load_model
+
+    return load_model(Path(run["artifact_path"]), run["artifact_sha256"], model_id=run["id"])
+
+
+def _predict_newest(
+    engine: Engine,
+    plan: dict[str, dict[str, Any]],
+    size: int,
+    without_model: list[str],
+    up_to_date: dict[str, datetime],
+) -> PredictReport:
+    """Cron's form: read each turbine's newest rows, predict, and write everything in one transaction."""
+    import pandas as pd
+
+    from datamgr.pipelines.features import get_last_n_points_from_db
+    from datamgr.pipelines.inference import save_predictions_to_db
+
+    frames = {}
+    for turbine_id, run in plan.items():
+        with read_connection(engine) as connection:
+            data = get_last_n_points_from_db(connection, size, turbine_id)
+        frames[turbine_id] = _predicted(run, data, _load(run))
+    done = []
     with write_transaction(engine) as connection:
-        counts = save_predictions_to_db(connection, frame)
-    return PredictReport(run["id"], frame, counts)
+        for turbine_id, frame in frames.items():
+            done.append(
+                TurbinePrediction(turbine_id, plan[turbine_id]["id"], save_predictions_to_db(connection, frame))
+            )
+    shown = pd.concat(frames.values(), ignore_index=True) if frames else _no_predictions()
+    return PredictReport(shown, done, without_model, up_to_date)
 
 
-def list_models(engine: Engine) -> pd.DataFrame:
-    """Every registered model, oldest first, with its holdout and baseline MAE side by side."""
+def _predict_range(
+    engine: Engine, plan: dict[str, dict[str, Any]], span: tuple[datetime, datetime], without_model: list[str]
+) -> PredictReport:
+    """A backfill: each turbine's rows in the range, batch by batch, in one write transaction per turbine."""
+    from datamgr.pipelines.features import load_batches_from_db
+    from datamgr.pipelines.inference import save_predictions_to_db
+
+    done = []
+    for turbine_id, run in plan.items():
+        model = _load(run)
+        counts = UpsertCounts()
+        with write_transaction(engine) as connection:
+            for data in load_batches_from_db(connection, span[0], span[1], turbine_id, RANGE_BATCH_ROWS):
+                counts = counts + save_predictions_to_db(connection, _predicted(run, data, model))
+        done.append(TurbinePrediction(turbine_id, run["id"], counts))
+    return PredictReport(_no_predictions(), done, without_model, {})
+
+
+def _no_predictions() -> pd.DataFrame:
+    import pandas as pd
+
+    return pd.DataFrame(columns=["model_id", TURBINE, "Timestamps", "predicted_power", "created_at"])
+
+
+def list_models(engine: Engine, *, turbine: str | None = None) -> pd.DataFrame:
+    """Every registered model (of one turbine), oldest first, with its holdout and baseline MAE side by side."""
     import pandas as pd
 
     with read_connection(engine) as connection:
         check_schema_current(connection)
-        runs = repository.list_model_runs(connection)
+        if turbine is not None:
+            _turbine_ids(connection, turbine)
+        runs = repository.list_model_runs(connection, turbine)
     rows = [
         {
             "id": run["id"],
+            TURBINE: run[TURBINE],
             "created_at": run["created_at"],
             "estimator": run["estimator"],
             "train_start": run["train_start"],
             "train_end": run["train_end"],
             "row_count": run["row_count"],
+            "features": len(run["features"]),
             "mae": run["metrics"]["model"]["mae"],
             "baseline_mae": run["metrics"]["baseline"]["mae"],
             "r2": run["metrics"]["model"]["r2"],
@@ -376,20 +612,50 @@ def list_models(engine: Engine) -> pd.DataFrame:
     return frame
 
 
+def list_turbines(engine: Engine) -> pd.DataFrame:
+    """Every turbine: its metadata, stored rows, first and last timestamp, and quarantined rows."""
+    import pandas as pd
+
+    with read_connection(engine) as connection:
+        check_schema_current(connection)
+        rows = repository.turbine_summary(connection, raw_data, quarantine)
+    frame = pd.DataFrame(rows, columns=TURBINE_LIST_COLUMNS)
+    for name in ("first", "last"):
+        frame[name] = pd.to_datetime(frame[name], utc=True)
+    return frame
+
+
+TURBINE_LIST_COLUMNS = [
+    TURBINE, "name", "rated_power_kw", "hub_height_m", "rotor_diameter_m", "rows", "first", "last", "quarantined",
+]  # fmt: skip
+
+
 MODEL_LIST_COLUMNS = [
-    "id", "created_at", "estimator", "train_start", "train_end", "row_count",
+    "id", TURBINE, "created_at", "estimator", "train_start", "train_end", "row_count", "features",
     "mae", "baseline_mae", "r2", "data_digest", "artifact_path",
 ]  # fmt: skip
 
 
-def metrics_frame(result: TrainingResult) -> pd.DataFrame:
-    """Holdout metrics of the model beside the baseline's, one row per metric."""
+def metrics_frame(report: TrainReport) -> pd.DataFrame:
+    """One row per trained model: its holdout metrics beside its binned power curve's."""
     import pandas as pd
 
-    return pd.DataFrame(
-        {
-            "metric": ["mae_kw", "rmse_kw", "r2"],
-            "model": [result.metrics["model"][k] for k in ("mae", "rmse", "r2")],
-            "baseline": [result.metrics["baseline"][k] for k in ("mae", "rmse", "r2")],
-        }
-    )
+    rows = []
+    for item in report.models:
+        model, baseline = item.result.metrics["model"], item.result.metrics["baseline"]
+        rows.append(
+            {
+                TURBINE: item.turbine_id,
+                "model_id": item.model_id,
+                "rows_fit": item.result.rows_fit,
+                "rows_holdout": item.result.rows_holdout,
+                "features": len(item.result.features),
+                "mae_kw": model["mae"],
+                "baseline_mae_kw": baseline["mae"],
+                "rmse_kw": model["rmse"],
+                "baseline_rmse_kw": baseline["rmse"],
+                "r2": model["r2"],
+                "baseline_r2": baseline["r2"],
+            }
+        )
+    return pd.DataFrame(rows)

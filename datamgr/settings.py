@@ -47,6 +47,20 @@ DEFAULT_LIMITS: dict[str, tuple[float | None, float | None]] = {
 }
 
 
+TURBINE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
+# What a source column may be mapped to: datamgr's own names (OpenOA's asset_id/time are turbine_id/Timestamps).
+MAPPABLE = ("turbine_id", "Timestamps")
+
+
+class TurbineSettings(_Section):
+    """One turbine's metadata (OpenOA's asset table); every field is optional."""
+
+    name: str | None = None
+    rated_power_kw: float | None = Field(None, gt=0)
+    hub_height_m: float | None = Field(None, gt=0)
+    rotor_diameter_m: float | None = Field(None, gt=0)
+
+
 class DataManagerSettings(_Section):
     history_data_path: Path = Path("history_data/history_database.parquet")
     prod_data_path: Path = Path("data/prod_data/prod_database.parquet")
@@ -56,6 +70,29 @@ class DataManagerSettings(_Section):
     naive_timezone: str = "UTC"
     require_offsets: bool = False
     limits: dict[str, tuple[float | None, float | None]] = Field(default_factory=lambda: dict(DEFAULT_LIMITS))
+    # The turbine of rows that name none (files without a turbine_id column, the lesson's single turbine).
+    default_turbine_id: str = Field("T01", pattern=TURBINE_ID_PATTERN)
+    # Source column name -> datamgr column name (or null to drop it knowingly), applied before validation.
+    column_map: dict[str, str | None] = Field(default_factory=dict)
+    # A turbine with a known rated power quarantines Power above this multiple of it.
+    power_limit_ratio: float = Field(1.3, gt=1.0)
+
+    @field_validator("column_map")
+    @classmethod
+    def _known_targets(cls, value: dict[str, str | None]) -> dict[str, str | None]:
+        from datamgr.store.schema import SENSOR_COLUMNS
+
+        for source, target in value.items():
+            if target is not None and target not in (*MAPPABLE, *SENSOR_COLUMNS):
+                raise ValueError(
+                    f"{source!r} maps to {target!r}, which is not a datamgr column; "
+                    f"use one of {', '.join((*MAPPABLE, *SENSOR_COLUMNS))} or null to drop it"
+                )
+        targets = [t for t in value.values() if t is not None]
+        doubled = sorted({t for t in targets if targets.count(t) > 1})
+        if doubled:
+            raise ValueError(f"several source columns map to {', '.join(doubled)}")
+        return value
 
     @field_validator("limits")
     @classmethod
@@ -113,6 +150,17 @@ class Settings(BaseSettings):
     data_manager: DataManagerSettings = DataManagerSettings()
     training_pipeline: TrainingPipelineSettings = TrainingPipelineSettings()
     inference_pipeline: InferencePipelineSettings = InferencePipelineSettings()
+    turbines: dict[str, TurbineSettings] = Field(default_factory=dict)
+
+    @field_validator("turbines")
+    @classmethod
+    def _turbine_ids(cls, value: dict[str, TurbineSettings]) -> dict[str, TurbineSettings]:
+        import re
+
+        bad = [key for key in value if not re.match(TURBINE_ID_PATTERN, key)]
+        if bad:
+            raise ValueError(f"turbine id {bad[0]!r} must be 1-64 letters, digits, '_', '.' or '-'")
+        return value
 
     @property
     def database_url(self) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -18,14 +19,21 @@ TARGET = "Power"
 FEATURES = [name for name in SENSOR_COLUMNS if name not in (TARGET, "WindDirAbs")]
 
 
-def load_training_data_from_db(connection: Connection, start: datetime, end: datetime) -> pd.DataFrame:
-    """Node: raw rows of the training range (training_pipeline.start_timestamp/end_timestamp), inclusive."""
-    return repository.between(connection, raw_data, start, end)
+def load_training_data_from_db(connection: Connection, start: datetime, end: datetime, turbine: str) -> pd.DataFrame:
+    """Node: one turbine's raw rows of the training range (training_pipeline.start/end_timestamp), inclusive."""
+    return repository.between(connection, raw_data, start, end, [turbine])
 
 
-def get_last_n_points_from_db(connection: Connection, batch_size: int) -> pd.DataFrame:
-    """Node: the newest batch_size raw rows (inference_pipeline.batch_size), oldest first."""
-    return repository.last_n(connection, raw_data, batch_size)
+def get_last_n_points_from_db(connection: Connection, batch_size: int, turbine: str) -> pd.DataFrame:
+    """Node: one turbine's newest batch_size raw rows (inference_pipeline.batch_size), oldest first."""
+    return repository.last_n(connection, raw_data, batch_size, [turbine])
+
+
+def load_batches_from_db(
+    connection: Connection, start: datetime, end: datetime, turbine: str, batch_rows: int
+) -> Iterator[pd.DataFrame]:
+    """Node: one turbine's raw rows in [start, end], oldest first, batch_rows at a time (a backfill's input)."""
+    return repository.batches_between(connection, raw_data, start, end, turbine, batch_rows)
 
 
 def build_features(data: pd.DataFrame) -> pd.DataFrame:

@@ -10,7 +10,7 @@ from sqlalchemy import Connection
 from datamgr.pipelines.features import build_features
 from datamgr.store import repository
 from datamgr.store.repository import UpsertCounts
-from datamgr.store.schema import TIMESTAMP, predictions
+from datamgr.store.schema import TIMESTAMP, TURBINE, predictions
 
 if TYPE_CHECKING:
     import numpy as np
@@ -33,13 +33,14 @@ def predict(model: Any, data: pd.DataFrame) -> np.ndarray:
 
 
 def prediction_frame(
-    predicted: np.ndarray, timestamps: pd.Series, *, model_id: int, created_at: datetime
+    predicted: np.ndarray, timestamps: pd.Series, *, model_id: int, turbine_id: str, created_at: datetime
 ) -> pd.DataFrame:
     """Node: predictions in the predictions table's shape, one row per input timestamp."""
     import pandas as pd
 
     return pd.DataFrame(
         {
+            TURBINE: pd.Series([turbine_id] * len(timestamps), dtype=object),
             TIMESTAMP: timestamps.reset_index(drop=True),
             "predicted_power": pd.Series(predicted, dtype="float64"),
             "model_id": pd.Series([model_id] * len(timestamps), dtype="Int64"),

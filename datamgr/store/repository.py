@@ -8,7 +8,7 @@ through a temporary staging table and one set-based merge of the same statement.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -39,12 +39,15 @@ from datamgr.store.schema import (
     PROVENANCE_COLUMNS,
     TIME_SERIES_KEYS,
     TIMESTAMP,
+    TURBINE,
     UtcTimestamp,
     model_runs,
+    turbines,
 )
 from datamgr.timestamps import format_stored_instant, from_epoch_seconds, to_epoch_seconds
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
 _SEQ = "_seq"
@@ -73,49 +76,90 @@ def latest_timestamp(connection: Connection, table: Table) -> datetime | None:
     return connection.execute(select(func.max(table.c[TIMESTAMP]))).scalar_one_or_none()
 
 
-def _time_order(table: Table) -> list[Column[Any]]:
-    """Chronological order: Timestamps, then the rest of the key (model_id for predictions)."""
+def known_turbines(connection: Connection) -> list[str]:
+    """Every turbine the store knows (ingest registers each one it sees), in id order."""
+    return list(connection.execute(select(turbines.c[TURBINE]).order_by(turbines.c[TURBINE])).scalars())
+
+
+def _chronological(table: Table) -> list[Column[Any]]:
+    """One turbine's rows in time order: Timestamps, then the rest of the key (model_id for predictions)."""
     key = TIME_SERIES_KEYS[table.name]
-    return [table.c[TIMESTAMP], *(table.c[k] for k in key if k != TIMESTAMP)]
+    return [table.c[TIMESTAMP], *(table.c[k] for k in key if k not in (TURBINE, TIMESTAMP))]
 
 
-def _newest(connection: Connection, table: Table, n: int) -> Select[Any]:
-    """The n most recent rows, newest first (callers turn them round)."""
-    return _select_all(connection, table).order_by(*(c.desc() for c in _time_order(table))).limit(n)
+def _newest(connection: Connection, table: Table, n: int, turbine: str) -> Select[Any]:
+    """One turbine's n most recent rows, newest first (callers turn them round): an index seek, flat in table size."""
+    newest_first = (c.desc() for c in _chronological(table))
+    return _select_all(connection, table).where(table.c[TURBINE] == turbine).order_by(*newest_first).limit(n)
 
 
-def last_n(connection: Connection, table: Table, n: int) -> pd.DataFrame:
-    """The n most recent rows, returned oldest first."""
-    stmt = _newest(connection, table, n)
-    newest = read_frame(connection, table, stmt)
-    return newest.iloc[::-1].reset_index(drop=True)
+def last_n(connection: Connection, table: Table, n: int, turbine_ids: Sequence[str]) -> pd.DataFrame:
+    """The n most recent rows of each turbine, by turbine and then oldest first."""
+    import pandas as pd
+
+    frames = [read_frame(connection, table, _newest(connection, table, n, t)).iloc[::-1] for t in turbine_ids]
+    if not frames:
+        return read_frame(connection, table, _select_all(connection, table).where(false()))
+    return pd.concat(frames, ignore_index=True)
 
 
-def last_n_rows(connection: Connection, table: Table, n: int) -> Rows:
-    """The n most recent rows, oldest first, as display-ready Rows: no pandas, for a fast `last-n`."""
-    stmt = _newest(connection, table, n)
-    result = connection.execute(stmt)
-    names = list(result.keys())
-    fetched = result.cursor.fetchall() if result.cursor is not None else []
+def last_n_rows(connection: Connection, table: Table, n: int, turbine_ids: Sequence[str]) -> Rows:
+    """The n most recent rows of each turbine, by turbine and then oldest first, as display-ready Rows.
+
+    No pandas: a fast `last-n`.
+    """
+    names = [c.name for c in table.columns]
     stamps = [i for i, name in enumerate(names) if isinstance(table.c[name].type, UtcTimestamp)]
     rows = []
-    for row in reversed(fetched):
-        values = list(row)
-        for i in stamps:
-            values[i] = None if values[i] is None else format_stored_instant(values[i])
-        rows.append(tuple(values))
+    for turbine in turbine_ids:
+        result = connection.execute(_newest(connection, table, n, turbine))
+        fetched = result.cursor.fetchall() if result.cursor is not None else []
+        for row in reversed(fetched):
+            values = list(row)
+            for i in stamps:
+                values[i] = None if values[i] is None else format_stored_instant(values[i])
+            rows.append(tuple(values))
     return Rows(names, rows, frozenset(names[i] for i in stamps))
 
 
-def between(connection: Connection, table: Table, start: datetime | None, end: datetime | None) -> pd.DataFrame:
-    """Rows with start <= Timestamps <= end (either bound may be open), oldest first."""
+def between(
+    connection: Connection,
+    table: Table,
+    start: datetime | None,
+    end: datetime | None,
+    turbine_ids: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Rows with start <= Timestamps <= end (either bound may be open), by turbine and then oldest first.
+
+    turbine_ids=None reads every turbine.
+    """
     stamp = table.c[TIMESTAMP]
     stmt = _select_all(connection, table)
+    if turbine_ids is not None:
+        stmt = stmt.where(table.c[TURBINE].in_(list(turbine_ids)))
     if start is not None:
         stmt = stmt.where(stamp >= start)
     if end is not None:
         stmt = stmt.where(stamp <= end)
-    return read_frame(connection, table, stmt.order_by(*_time_order(table)))
+    return read_frame(connection, table, stmt.order_by(table.c[TURBINE], *_chronological(table)))
+
+
+def batches_between(
+    connection: Connection, table: Table, start: datetime, end: datetime, turbine: str, batch_rows: int
+) -> Iterator[pd.DataFrame]:
+    """One turbine's rows in [start, end], oldest first, batch_rows at a time (keyset pages on the key)."""
+    stamp = table.c[TIMESTAMP]
+    after: datetime | None = None
+    while True:
+        stmt = _select_all(connection, table).where(table.c[TURBINE] == turbine, stamp <= end)
+        stmt = stmt.where(stamp > after if after is not None else stamp >= start)
+        frame = read_frame(connection, table, stmt.order_by(stamp).limit(batch_rows))
+        if frame.empty:
+            return
+        yield frame
+        if len(frame) < batch_rows:
+            return
+        after = frame[TIMESTAMP].iloc[-1].to_pydatetime()
 
 
 def _select_all(connection: Connection, table: Table) -> Select[Any]:
@@ -131,8 +175,9 @@ def _select_all(connection: Connection, table: Table) -> Select[Any]:
 def read_frame(connection: Connection, table: Table, stmt: Select[Any]) -> pd.DataFrame:
     """Run a select over `table` and return a DataFrame with UTC timestamps and float sensors.
 
-    On SQLite every column of the time-series tables is a number, so the fetched tuples become
-    one float64 array in a single C loop (NULL -> NaN) instead of per-value object inference.
+    On SQLite every column but the turbine id is a number, so the fetched tuples are turned into
+    columns (one C-level transpose) and each numeric column into one float64 array (NULL -> NaN),
+    instead of per-value object inference.
     """
     import numpy as np
     import pandas as pd
@@ -141,9 +186,14 @@ def read_frame(connection: Connection, table: Table, stmt: Select[Any]) -> pd.Da
     names = list(result.keys())
     rows = result.cursor.fetchall() if result.cursor is not None else []
     columns = [table.c[name] for name in names]
-    if connection.dialect.name == "sqlite" and all(c.type.python_type in (int, float, datetime) for c in columns):
-        matrix = np.array(rows, dtype="float64").reshape(len(rows), len(names))
-        frame = pd.DataFrame({name: matrix[:, i] for i, name in enumerate(names)})
+    if connection.dialect.name == "sqlite":
+        transposed = list(zip(*rows, strict=True)) if rows else [()] * len(names)
+        frame = pd.DataFrame(
+            {
+                c.name: np.array(values, dtype=object if c.type.python_type is str else "float64")
+                for c, values in zip(columns, transposed, strict=True)
+            }
+        )
     else:
         frame = pd.DataFrame(rows, columns=names)
     for column in columns:
@@ -311,7 +361,7 @@ def upsert(connection: Connection, table: Table, batches: Callable[[], Iterable[
     in time is rolled back to a savepoint and merged through a staging table instead, as always
     on PostgreSQL and for composite keys.
     """
-    if connection.dialect.name == "sqlite" and TIME_SERIES_KEYS[table.name] == (TIMESTAMP,):
+    if connection.dialect.name == "sqlite" and TIME_SERIES_KEYS[table.name] == (TURBINE, TIMESTAMP):
         savepoint = connection.begin_nested()
         try:
             counts = _upsert_in_place(connection, table, batches())
@@ -326,13 +376,14 @@ def upsert(connection: Connection, table: Table, batches: Callable[[], Iterable[
 def _upsert_in_place(connection: Connection, table: Table, frames: Iterable[pd.DataFrame]) -> UpsertCounts:
     """SQLite, one time-ordered pass: executemany of the upsert itself, counted exactly.
 
-    Within a batch the last of duplicate timestamps wins (pandas); batches must not overlap in
-    time, so a key is never written twice. Inserted rows are the growth of the row count over
-    the batch's own time range, which costs a range scan of the batch, not of the table.
+    Within a batch the last of duplicate keys wins (pandas); for each turbine, batches must not
+    overlap in time, so a key is never written twice. Inserted rows are the growth of the row
+    count over each turbine's time range in the batch: range scans of the batch, not of the table.
     """
-    stamp = table.c[TIMESTAMP]
-    in_range = select(func.count()).where(stamp.between(bindparam("low"), bindparam("high")))
-    ranges: list[tuple[int, int]] = []
+    in_range = select(func.count()).where(
+        table.c[TURBINE] == bindparam("turbine"), table.c[TIMESTAMP].between(bindparam("low"), bindparam("high"))
+    )
+    seen: dict[str, list[tuple[int, int]]] = {}
     statement: Any = None
     order: list[str] = []
     rows_read = duplicates = inserted = changed = 0
@@ -340,14 +391,18 @@ def _upsert_in_place(connection: Connection, table: Table, frames: Iterable[pd.D
         if frame.empty:
             continue
         seconds = to_epoch_seconds(frame[TIMESTAMP])
-        last = ~seconds.duplicated(keep="last").to_numpy()
+        last = ~_replaced_keys(frame[TURBINE], seconds)
         rows_read, duplicates = rows_read + len(frame), duplicates + int((~last).sum())
         if not last.all():
             frame, seconds = frame[last], seconds[last]
-        low, high = int(seconds.min()), int(seconds.max())
-        if any(low <= seen_high and seen_low <= high for seen_low, seen_high in ranges):
-            raise _OutOfOrder
-        ranges.append((low, high))
+        spans = seconds.groupby(frame[TURBINE].to_numpy()).agg(["min", "max"])
+        bounds = []
+        for turbine, (low, high) in zip(spans.index, spans.itertuples(index=False), strict=True):
+            ranges = seen.setdefault(str(turbine), [])
+            if any(low <= seen_high and seen_low <= high for seen_low, seen_high in ranges):
+                raise _OutOfOrder
+            ranges.append((int(low), int(high)))
+            bounds.append({"turbine": str(turbine), "low": _at(int(low)), "high": _at(int(high))})
         if statement is None:
             compiled = _on_conflict(
                 _dialect_insert(connection)(table).values({c: bindparam(c) for c in frame.columns}),
@@ -355,12 +410,10 @@ def _upsert_in_place(connection: Connection, table: Table, frames: Iterable[pd.D
                 list(frame.columns),
             ).compile(dialect=connection.dialect)
             statement, order = str(compiled), list(compiled.positiontup or [])
-        bounds = {"low": _at(low), "high": _at(high)}
-        before = connection.execute(in_range, bounds).scalar_one()
+        before = sum(connection.execute(in_range, b).scalar_one() for b in bounds)
         columns = [seconds.tolist() if c == TIMESTAMP else _sqlite_values(frame[c], table.c[c]) for c in order]
-        rows = zip(*columns, strict=True)
-        changed += _executemany(connection, statement, rows)
-        inserted += connection.execute(in_range, bounds).scalar_one() - before
+        changed += _executemany(connection, statement, zip(*columns, strict=True))
+        inserted += sum(connection.execute(in_range, b).scalar_one() for b in bounds) - before
     distinct = rows_read - duplicates
     return UpsertCounts(
         rows_read=rows_read,
@@ -369,6 +422,16 @@ def _upsert_in_place(connection: Connection, table: Table, frames: Iterable[pd.D
         updated=changed - inserted,
         unchanged=distinct - changed,
     )
+
+
+def _replaced_keys(turbine: pd.Series, seconds: pd.Series) -> np.ndarray:
+    """Which rows a later row of the same (turbine, instant) replaces."""
+    import pandas as pd
+
+    duplicated: np.ndarray = (
+        pd.DataFrame({"t": turbine.to_numpy(), "s": seconds.to_numpy()}).duplicated(keep="last").to_numpy()
+    )
+    return duplicated
 
 
 def _executemany(connection: Connection, statement: str, rows: Iterable[tuple[Any, ...]]) -> int:
@@ -391,13 +454,92 @@ def insert_model_run(connection: Connection, values: dict[str, Any]) -> int:
     return int(result.scalar_one())
 
 
-def get_model_run(connection: Connection, model_id: int | None) -> dict[str, Any] | None:
-    """A model_runs row by id, or the newest one when model_id is None."""
+def get_model_run(connection: Connection, model_id: int | None, turbine: str | None = None) -> dict[str, Any] | None:
+    """A model_runs row by id, or the newest one (of a turbine, when given) when model_id is None."""
     stmt = select(model_runs)
-    stmt = stmt.where(model_runs.c.id == model_id) if model_id is not None else stmt.order_by(model_runs.c.id.desc())
+    if model_id is not None:
+        stmt = stmt.where(model_runs.c.id == model_id)
+    else:
+        if turbine is not None:
+            stmt = stmt.where(model_runs.c[TURBINE] == turbine)
+        stmt = stmt.order_by(model_runs.c.id.desc())
     row = connection.execute(stmt.limit(1)).mappings().first()
     return dict(row) if row is not None else None
 
 
-def list_model_runs(connection: Connection) -> list[dict[str, Any]]:
-    return [dict(row) for row in connection.execute(select(model_runs).order_by(model_runs.c.id)).mappings()]
+def list_model_runs(connection: Connection, turbine: str | None = None) -> list[dict[str, Any]]:
+    stmt = select(model_runs).order_by(model_runs.c.id)
+    if turbine is not None:
+        stmt = stmt.where(model_runs.c[TURBINE] == turbine)
+    return [dict(row) for row in connection.execute(stmt).mappings()]
+
+
+def newest_timestamp(
+    connection: Connection, table: Table, turbine: str, model_id: int | None = None
+) -> datetime | None:
+    """The newest instant of one turbine in a table (for predictions, of one model's predictions)."""
+    stmt = select(func.max(table.c[TIMESTAMP])).where(table.c[TURBINE] == turbine)
+    if model_id is not None:
+        stmt = stmt.where(table.c.model_id == model_id)
+    return connection.execute(stmt).scalar_one_or_none()
+
+
+def sync_turbines(connection: Connection, configured: dict[str, dict[str, Any]], seen: Iterable[str] = ()) -> None:
+    """Make the turbines table hold every configured turbine with its metadata, and every turbine seen in data.
+
+    The config is the source of the metadata: its values replace the stored ones. A turbine only
+    seen in data gets a row without metadata; a stored turbine is never deleted.
+    """
+    upsert = _dialect_insert(connection)
+    for turbine_id, values in configured.items():
+        statement = upsert(turbines).values({TURBINE: turbine_id, **values})
+        key = [turbines.c[TURBINE]]
+        connection.execute(
+            statement.on_conflict_do_update(index_elements=key, set_={k: statement.excluded[k] for k in values})
+            if values
+            else statement.on_conflict_do_nothing(index_elements=key)
+        )
+    others = sorted(set(seen) - set(configured))
+    if others:
+        connection.execute(
+            upsert(turbines).on_conflict_do_nothing(index_elements=[turbines.c[TURBINE]]),
+            [{TURBINE: turbine_id} for turbine_id in others],
+        )
+
+
+def rated_powers(connection: Connection) -> dict[str, float]:
+    """Rated power (kW) of each turbine that has one."""
+    rated = turbines.c.rated_power_kw
+    rows = connection.execute(select(turbines.c[TURBINE], rated).where(rated.is_not(None)))
+    return {str(turbine_id): float(value) for turbine_id, value in rows}
+
+
+def turbine_summary(connection: Connection, raw: Table, refused: Table) -> list[dict[str, Any]]:
+    """Every turbine with its metadata, row count, first and last timestamp, and quarantined rows."""
+    stored = (
+        select(
+            raw.c[TURBINE],
+            func.count().label("rows"),
+            func.min(raw.c[TIMESTAMP]).label("first"),
+            func.max(raw.c[TIMESTAMP]).label("last"),
+        )
+        .group_by(raw.c[TURBINE])
+        .subquery()
+    )
+    held = select(refused.c[TURBINE], func.count().label("quarantined")).group_by(refused.c[TURBINE]).subquery()
+    statement = (
+        select(
+            turbines,
+            func.coalesce(stored.c.rows, 0).label("rows"),
+            stored.c["first"],
+            stored.c["last"],
+            func.coalesce(held.c.quarantined, 0).label("quarantined"),
+        )
+        .select_from(
+            turbines.outerjoin(stored, stored.c[TURBINE] == turbines.c[TURBINE]).outerjoin(
+                held, held.c[TURBINE] == turbines.c[TURBINE]
+            )
+        )
+        .order_by(turbines.c[TURBINE])
+    )
+    return [dict(row) for row in connection.execute(statement).mappings()]
