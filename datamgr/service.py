@@ -576,7 +576,9 @@ def _predict_range(
 def _no_predictions() -> pd.DataFrame:
     import pandas as pd
 
-    return pd.DataFrame(columns=["model_id", TURBINE, "Timestamps", "predicted_power", "created_at"])
+    from datamgr.pipelines.inference import PREDICTION_COLUMNS
+
+    return pd.DataFrame(columns=PREDICTION_COLUMNS)
 
 
 def list_models(engine: Engine, *, turbine: str | None = None) -> pd.DataFrame:

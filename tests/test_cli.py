@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from datamgr import __version__
+from datamgr.store.schema import SCHEMA_REVISION
 from tests.conftest import TRAIN_END, TRAIN_START, Invoke, Project
 
 LOG = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ INFO "
@@ -24,7 +25,7 @@ def test_version(cli: Invoke) -> None:
 def test_every_command_has_help_with_an_example(cli: Invoke, command: str) -> None:
     outcome = cli(command, "-h")
     assert outcome.exit_code == 0
-    assert "Example:" in outcome.stdout
+    assert re.search(r"^  Examples?:$", outcome.stdout, re.MULTILINE)
     assert f"datamgr {command}" in outcome.stdout
 
 
@@ -45,7 +46,7 @@ def test_init_db_creates_folder_migrates_and_loads_history(project: Project, cli
     assert outcome.exit_code == 0, outcome.stderr
     rows = len(project.files.history_frame)
     assert re.match(
-        LOG + rf"init-db: schema migrated empty -> 0003_quarantine; loaded {rows} rows from "
+        LOG + rf"init-db: schema migrated empty -> {SCHEMA_REVISION}; loaded {rows} rows from "
         rf"{re.escape(str(project.files.history))}; raw_data holds {rows} rows$",
         outcome.stderr,
     )
@@ -60,7 +61,7 @@ def test_init_db_twice_changes_nothing(project: Project, cli: Invoke) -> None:
     assert outcome.exit_code == 0
     rows = len(project.files.history_frame)
     assert outcome.stderr.endswith(
-        f"init-db: schema at 0003_quarantine; history not loaded: raw_data already holds {rows} rows; "
+        f"init-db: schema at {SCHEMA_REVISION}; history not loaded: raw_data already holds {rows} rows; "
         f"raw_data holds {rows} rows\n"
     )
     assert project.checksum() == before
@@ -145,7 +146,8 @@ def test_last_n_json_prints_newest_oldest_first(initialized: Project, cli: Invok
     expected = initialized.files.history_frame.tail(5)
     assert [r["Timestamps"] for r in records] == list(expected.Timestamps.dt.strftime("%Y-%m-%dT%H:%M:%SZ"))
     assert [r["Power"] for r in records] == [None if pd.isna(p) else p for p in expected.Power]
-    assert list(records[0]) == ["Timestamps", *initialized.files.history_frame.columns[1:]]
+    assert list(records[0]) == ["turbine_id", "Timestamps", *initialized.files.history_frame.columns[1:]]
+    assert {r["turbine_id"] for r in records} == {"T01"}
 
 
 def test_range_csv_is_exactly_the_inclusive_range(initialized: Project, cli: Invoke) -> None:
@@ -238,6 +240,7 @@ def test_output_files_round_trip(initialized: Project, cli: Invoke) -> None:
     assert len(frame) == 10
     assert str(frame.Timestamps.dtype) == "datetime64[ns, UTC]"
     expected = initialized.files.history_frame.tail(10).reset_index(drop=True)
+    expected.insert(0, "turbine_id", "T01")
     pd.testing.assert_frame_equal(frame, expected, check_dtype=False)
     assert pd.read_csv(csv).Timestamps.iloc[-1] == "2007-09-30T23:50:00Z"
 

@@ -34,7 +34,7 @@ def test_pipeline_end_to_end_in_subprocesses(project: Project) -> None:
     last = run("last-n", "5", "--format", "json", cwd=project.root)
     assert [r["Timestamps"] for r in json.loads(last.stdout)][-1] == "2007-10-14T23:50:00Z"
     piped = run("last-n", "2", cwd=project.root)  # not a terminal: CSV, not a table
-    assert piped.stdout.splitlines()[0].startswith("Timestamps,WindSpeed,")
+    assert piped.stdout.splitlines()[0].startswith("turbine_id,Timestamps,WindSpeed,")
     assert run("train", cwd=project.root).returncode == 0
     predicted = run("--quiet", "predict", "--batch-size", "32", cwd=project.root)
     assert (predicted.returncode, predicted.stderr) == (0, "")

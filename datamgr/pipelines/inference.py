@@ -32,6 +32,9 @@ def predict(model: Any, data: pd.DataFrame) -> np.ndarray:
     return result
 
 
+PREDICTION_COLUMNS = [TURBINE, TIMESTAMP, "predicted_power", "model_id", "created_at"]
+
+
 def prediction_frame(
     predicted: np.ndarray, timestamps: pd.Series, *, model_id: int, turbine_id: str, created_at: datetime
 ) -> pd.DataFrame:

@@ -25,10 +25,12 @@ def test_timestamps_node_and_prediction_frame_are_pure() -> None:
         index=[7, 8, 9],
     )
     stamps = get_data_timestamps(data)
-    frame = prediction_frame(np.array([1.0, 2.0, 3.0]), stamps, model_id=4, created_at=pd.Timestamp.now(tz="UTC"))
-    assert list(frame.columns) == ["Timestamps", "predicted_power", "model_id", "created_at"]
+    now = pd.Timestamp.now(tz="UTC")
+    frame = prediction_frame(np.array([1.0, 2.0, 3.0]), stamps, model_id=4, turbine_id="T07", created_at=now)
+    assert list(frame.columns) == ["turbine_id", "Timestamps", "predicted_power", "model_id", "created_at"]
     assert list(frame.Timestamps) == list(data.Timestamps)
     assert frame.model_id.tolist() == [4, 4, 4]
+    assert frame.turbine_id.tolist() == ["T07", "T07", "T07"]
 
 
 def test_predict_round_trip_stores_input_timestamps_and_lineage(initialized: Project, cli: Invoke) -> None:
@@ -57,16 +59,19 @@ def test_predict_round_trip_stores_input_timestamps_and_lineage(initialized: Pro
 def test_predict_twice_changes_nothing_and_never_duplicates(initialized: Project, cli: Invoke) -> None:
     project = trained(initialized, cli)
     first = cli("predict")
-    assert first.stderr.endswith("predict: model 1 -> predictions: 32 rows read, 32 inserted, 0 updated, 0 unchanged\n")
-    stored = project.checksum("predictions")
-    second = cli("predict")
-    assert second.stderr.endswith(
-        "predict: model 1 -> predictions: 32 rows read, 0 inserted, 0 updated, 32 unchanged\n"
+    assert first.stderr.endswith(
+        "predict: T01: model 1 -> predictions: 32 rows read, 32 inserted, 0 updated, 0 unchanged\n"
     )
-    assert project.checksum("predictions") == stored  # created_at still says when it was first predicted
-    assert [line.split(",")[:3] for line in first.stdout.splitlines()] == [
-        line.split(",")[:3] for line in second.stdout.splitlines()
-    ]
+    stored = project.snapshot()
+    second = cli("predict")  # nothing new arrived: the turbine is skipped, its model is not even loaded
+    assert second.stderr.endswith("predict: T01: no new rows since the last prediction (2007-10-14T23:50:00Z)\n")
+    assert second.stdout == "turbine_id,Timestamps,predicted_power,model_id,created_at\n"
+    # A backfill over the same rows recomputes them and finds nothing to change.
+    third = cli("predict", "--start", "2007-10-14 18:40", "--end", "2007-10-14 23:50")
+    assert third.stderr.endswith(
+        "predict: T01: model 1 -> predictions: 32 rows read, 0 inserted, 0 updated, 32 unchanged\n"
+    )
+    assert project.snapshot() == stored  # created_at still says when it was first predicted
 
 
 def test_new_rows_get_predicted_and_old_ones_stay(initialized: Project, cli: Invoke) -> None:
@@ -94,7 +99,7 @@ def test_predict_without_a_model(initialized: Project, cli: Invoke) -> None:
     outcome = cli("predict")
     assert (outcome.exit_code, outcome.stderr) == (
         1,
-        "Error: no trained model yet; run `datamgr train` first\n",
+        "Error: no trained model yet for T01; run `datamgr train` first\n",
     )
     assert initialized.rows("predictions") == 0
 

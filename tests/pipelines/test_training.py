@@ -91,9 +91,11 @@ def test_model_beats_the_binned_baseline(project: Project) -> None:
 def test_train_command_registers_the_model(initialized: Project, cli: Invoke) -> None:
     outcome = cli("train", "--format", "json")
     assert outcome.exit_code == 0, outcome.stderr
-    metrics = {row["metric"]: row for row in json.loads(outcome.stdout)}
-    assert set(metrics) == {"mae_kw", "rmse_kw", "r2"}
-    assert metrics["mae_kw"]["model"] < metrics["mae_kw"]["baseline"]
+    (metrics,) = json.loads(outcome.stdout)
+    assert (metrics["turbine_id"], metrics["model_id"], metrics["features"]) == ("T01", 1, len(FEATURES))
+    assert metrics["mae_kw"] < metrics["baseline_mae_kw"]
+    assert metrics["rmse_kw"] < metrics["baseline_rmse_kw"]
+    assert metrics["r2"] > metrics["baseline_r2"]
     epoch = initialized.epoch
     row = initialized.sql(
         f"SELECT id, estimator, {epoch('train_start')}, {epoch('train_end')}, row_count, features, artifact_path, "
@@ -112,14 +114,14 @@ def test_train_command_registers_the_model(initialized: Project, cli: Invoke) ->
     assert (json.loads(features) if isinstance(features, str) else features) == FEATURES
     assert artifact.endswith(".skops")
     assert sha256_of(Path(artifact)) == sha
-    assert f"train: model 1 saved to {artifact}" in outcome.stderr
+    assert f"train: T01: model 1 saved to {artifact}" in outcome.stderr
 
 
 def test_train_on_an_empty_range(initialized: Project, cli: Invoke) -> None:
     outcome = cli("train", "--start", "2030-01-01", "--end", "2030-02-01")
     assert outcome.exit_code == 1
     assert outcome.stderr == (
-        "Error: no rows between 2030-01-01T00:00:00Z and 2030-02-01T00:00:00Z; "
+        "Error: no rows of turbine T01 between 2030-01-01T00:00:00Z and 2030-02-01T00:00:00Z; "
         "ingest data for that range or change --start/--end\n"
     )
     assert initialized.rows("model_runs") == 0

@@ -26,9 +26,11 @@ def engine(database_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
-def frame(minutes: list[int], power: list[float], **extra: list[float]) -> pd.DataFrame:
+def frame(minutes: list[int], power: list[float], turbine: str = "T01", **extra: list[float]) -> pd.DataFrame:
     stamps = pd.Series(pd.Timestamp("2008-01-01", tz="UTC") + pd.to_timedelta(minutes, unit="min"))
-    return pd.DataFrame({"Timestamps": stamps.astype("datetime64[ns, UTC]"), "Power": power, **extra})
+    return pd.DataFrame(
+        {"turbine_id": turbine, "Timestamps": stamps.astype("datetime64[ns, UTC]"), "Power": power, **extra}
+    )
 
 
 Upsert = Callable[..., UpsertCounts]
@@ -83,8 +85,8 @@ def test_columns_a_file_lacks_keep_their_values(engine: Engine, upsert: Upsert) 
 def test_last_n_is_the_newest_oldest_first(engine: Engine, upsert: Upsert) -> None:
     upsert(engine, frame([30, 0, 20, 10, 40], [3.0, 0.0, 2.0, 1.0, 4.0]))
     with read_connection(engine) as connection:
-        result = repository.last_n(connection, raw_data, 3)
-        everything = repository.last_n(connection, raw_data, 100)
+        result = repository.last_n(connection, raw_data, 3, ["T01"])
+        everything = repository.last_n(connection, raw_data, 100, ["T01"])
     assert list(result.Power) == [2.0, 3.0, 4.0]
     assert result.Timestamps.is_monotonic_increasing
     assert len(everything) == 5
@@ -105,9 +107,9 @@ def test_ordering_is_chronological_across_years_and_offsets(engine: Engine, upse
     stamps = pd.Series(
         pd.to_datetime(["2010-01-01T00:00:00+05:00", "2009-12-31T20:00:00Z", "1999-06-01T00:00:00Z"], utc=True)
     )
-    upsert(engine, pd.DataFrame({"Timestamps": stamps, "Power": [3.0, 2.0, 1.0]}))
+    upsert(engine, pd.DataFrame({"turbine_id": "T01", "Timestamps": stamps, "Power": [3.0, 2.0, 1.0]}))
     with read_connection(engine) as connection:
-        assert list(repository.last_n(connection, raw_data, 3).Power) == [1.0, 3.0, 2.0]
+        assert list(repository.last_n(connection, raw_data, 3, ["T01"]).Power) == [1.0, 3.0, 2.0]
 
 
 def test_a_failed_upsert_leaves_nothing(engine: Engine, upsert: Upsert) -> None:
@@ -135,3 +137,48 @@ def test_in_order_batches_then_an_overlapping_one_fall_back_with_exact_counts(en
     assert counts == UpsertCounts(rows_read=7, duplicates=1, inserted=4, updated=1, unchanged=1)
     with read_connection(engine) as connection:
         assert list(repository.between(connection, raw_data, None, None).Power) == [9.0, 2.0, 3.5, 4.0, 6.0, 5.0]
+
+
+def test_turbines_share_instants_and_keep_their_own_rows(engine: Engine, upsert: Upsert) -> None:
+    farm = pd.concat([frame([0, 10, 20], [1.0, 2.0, 3.0], "T01"), frame([0, 10], [10.0, 20.0], "T02")])
+    assert upsert(engine, farm.sort_values("Timestamps", kind="stable")) == UpsertCounts(rows_read=5, inserted=5)
+    # Batches that are in time order for each turbine stay on the fast path; one key repeated is one duplicate.
+    again = upsert(engine, frame([20, 30], [3.0, 4.0], "T01"), frame([10, 10, 20], [21.0, 22.0, 30.0], "T02"))
+    assert again == UpsertCounts(rows_read=5, duplicates=1, inserted=2, updated=1, unchanged=1)
+    with read_connection(engine) as connection:
+        newest = repository.last_n(connection, raw_data, 2, ["T01", "T02"])
+        one = repository.between(connection, raw_data, None, None, ["T02"])
+    assert list(zip(newest.turbine_id, newest.Power, strict=True)) == [
+        ("T01", 3.0),
+        ("T01", 4.0),
+        ("T02", 22.0),
+        ("T02", 30.0),
+    ]
+    assert list(one.Power) == [10.0, 22.0, 30.0]
+
+
+def test_a_turbine_reaching_back_redoes_the_file_with_exact_counts(engine: Engine, upsert: Upsert) -> None:
+    counts = upsert(
+        engine,
+        frame([0, 10], [1.0, 2.0], "T01"),
+        frame([0, 10], [5.0, 6.0], "T02"),  # another turbine at the same instants: no overlap
+        frame([5], [1.5], "T01"),  # T01 reaches back into its own first batch
+    )
+    assert counts == UpsertCounts(rows_read=5, inserted=5)
+    with read_connection(engine) as connection:
+        stored = repository.between(connection, raw_data, None, None)
+    assert list(zip(stored.turbine_id, stored.Power, strict=True)) == [
+        ("T01", 1.0),
+        ("T01", 1.5),
+        ("T01", 2.0),
+        ("T02", 5.0),
+        ("T02", 6.0),
+    ]
+
+
+def test_backfill_batches_page_through_one_turbine(engine: Engine, upsert: Upsert) -> None:
+    upsert(engine, frame(list(range(0, 70, 10)), [float(i) for i in range(7)], "T01"), frame([30], [9.0], "T02"))
+    start, end = datetime(2008, 1, 1, 0, 10, tzinfo=UTC), datetime(2008, 1, 1, 0, 50, tzinfo=UTC)
+    with read_connection(engine) as connection:
+        pages = list(repository.batches_between(connection, raw_data, start, end, "T01", 2))
+    assert [list(page.Power) for page in pages] == [[1.0, 2.0], [3.0, 4.0], [5.0]]
