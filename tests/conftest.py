@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -102,8 +103,8 @@ class Project:
 
     def checksum(self, table: str = "raw_data") -> tuple[int, str]:
         """Row count and a digest of every row, to prove a failed command changed nothing."""
-        rows = sorted(self.sql(f"SELECT * FROM {table}"), key=repr)
-        return len(rows), str(hash(tuple(rows)))
+        rows = sorted(map(repr, self.sql(f"SELECT * FROM {table}")))
+        return len(rows), hashlib.sha256("\n".join(rows).encode()).hexdigest()
 
     def snapshot(self) -> dict[str, tuple[int, str]]:
         """The checksum of every table in the database (alembic_version included): a refused command
