@@ -7,7 +7,11 @@ HISTORY   = history_data/history_database.parquet
 INFERENCE = data/01_raw/inference_data.parquet
 DATAMGR   = $(BIN)/datamgr
 
-.PHONY: install data run test lint bench clean help postgres-server
+FARM           = $(DATAMGR) --config config/farm.yml
+FARM_HISTORY   = history_data/farm_history.parquet
+FARM_INFERENCE = data/01_raw/farm_inference.parquet
+
+.PHONY: install data run run-farm test lint bench clean help postgres-server
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -33,6 +37,18 @@ run: $(STAMP) $(HISTORY) $(INFERENCE) ## the main job end to end on the default 
 	$(DATAMGR) range --start '2007-07-29 03:10:00' --end '2007-07-29 04:00:00'
 	$(DATAMGR) train
 	$(DATAMGR) predict --batch-size 32 --format csv
+
+$(FARM_HISTORY) $(FARM_INFERENCE) &: | $(STAMP)
+	$(FARM) sample-data --turbines 4 --inference-path $(FARM_INFERENCE)
+
+run-farm: $(STAMP) $(FARM_HISTORY) $(FARM_INFERENCE) ## a farm of four turbines from a vendor export, end to end (config/farm.yml)
+	$(FARM) init-db
+	$(FARM) ingest $(FARM_INFERENCE)
+	$(FARM) turbines
+	$(FARM) last-n 2 --format csv
+	$(FARM) train
+	$(FARM) predict --start '2008-07-01 00:00:00' --end '2008-07-28 23:50:00'
+	$(FARM) predict --batch-size 32 --format csv
 
 # The backend tests start their own PostgreSQL server (initdb, pg_ctl) in a temporary folder.
 # Install the server from the distribution when it is missing and we may; otherwise those
