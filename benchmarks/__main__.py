@@ -110,7 +110,8 @@ def synthetic(rows: int, start: str = "1990-01-01") -> pd.DataFrame:
     """SCADA-shaped rows at 10-minute steps with random sensor values: the shape matters here, not the physics."""
     rng = np.random.default_rng(1)
     stamps = pd.date_range(start, periods=rows, freq="10min", tz="UTC")
-    return pd.DataFrame({"Timestamps": stamps, **{c: rng.uniform(0, 20, rows).round(3) for c in SENSOR_COLUMNS}})
+    values = {c: rng.uniform(0, 20, rows).round(3) for c in SENSOR_COLUMNS}
+    return pd.DataFrame({"turbine_id": "T01", "Timestamps": stamps, **values})
 
 
 def realistic(rows: int) -> pd.DataFrame:
@@ -123,6 +124,7 @@ def realistic(rows: int) -> pd.DataFrame:
         part["Timestamps"] = part["Timestamps"] + pd.DateOffset(years=i)
         parts.append(part)
     frame = pd.concat(parts, ignore_index=True).drop_duplicates("Timestamps").iloc[:rows]
+    frame.insert(0, "turbine_id", "T01")
     return frame.reset_index(drop=True)
 
 
@@ -195,7 +197,8 @@ def bench_ingest(folder: Path, rows: int, repeat: int) -> None:
     def executemany() -> None:
         data = pd.read_parquet(parquet)
         stamps = data["Timestamps"].dt.as_unit("s").astype("int64").tolist()
-        rows_ = zip(stamps, *(data[c].tolist() for c in columns[1:]), strict=True)  # streamed, as datamgr does
+        values = (data[c].tolist() for c in columns[2:])
+        rows_ = zip(data["turbine_id"].tolist(), stamps, *values, strict=True)  # streamed, as datamgr does
         connection = raw_sqlite(db)
         placeholders = ", ".join("?" * len(columns))
         connection.execute("BEGIN")
@@ -208,7 +211,7 @@ def bench_ingest(folder: Path, rows: int, repeat: int) -> None:
 
         table = pq.read_table(parquet)
         seconds = pc.cast(pc.cast(table["Timestamps"], pa.timestamp("s", tz="UTC")), pa.int64())
-        table = table.set_column(0, "Timestamps", seconds)
+        table = table.set_column(table.schema.get_field_index("Timestamps"), "Timestamps", seconds)
         with adbc_sqlite.connect(str(db)) as connection, connection.cursor() as cursor:
             cursor.adbc_ingest("raw_data", table, mode="append")
             connection.commit()
@@ -243,12 +246,12 @@ def bench_range(folder: Path, rows: int, repeat: int) -> None:
         repository.upsert(connection, raw_data, lambda: [synthetic(rows)])
     start = datetime(1990, 1, 1, tzinfo=UTC)
     end = datetime.fromtimestamp(start.timestamp() + (read_rows - 1) * 600, tz=UTC)
-    sql = "SELECT * FROM raw_data WHERE Timestamps BETWEEN ? AND ? ORDER BY Timestamps"
+    sql = "SELECT * FROM raw_data WHERE turbine_id = 'T01' AND Timestamps BETWEEN ? AND ? ORDER BY Timestamps"
     params = (int(start.timestamp()), int(end.timestamp()))
 
     def ours() -> None:
         with read_connection(engine) as connection:
-            frame = repository.between(connection, raw_data, start, end)
+            frame = repository.between(connection, raw_data, start, end, ["T01"])
         assert len(frame) == read_rows
 
     def read_sql_query() -> None:
@@ -281,7 +284,7 @@ def bench_range(folder: Path, rows: int, repeat: int) -> None:
 def fill_plain(db: Path, rows: int) -> None:
     """Fill a migrated database fast, in chunks (only the setup of the latency figures)."""
     connection = raw_sqlite(db)
-    columns = ["Timestamps", *SENSOR_COLUMNS]
+    columns = ["turbine_id", "Timestamps", *SENSOR_COLUMNS]
     placeholders = ", ".join("?" * len(columns))
     chunk = 1_000_000
     connection.execute("BEGIN")
@@ -292,7 +295,7 @@ def fill_plain(db: Path, rows: int) -> None:
         stamps = part["Timestamps"].dt.as_unit("s").astype("int64").tolist()
         connection.executemany(
             f"INSERT INTO raw_data ({', '.join(columns)}) VALUES ({placeholders})",
-            zip(stamps, *(part[c].tolist() for c in columns[1:]), strict=True),
+            zip(part["turbine_id"].tolist(), stamps, *(part[c].tolist() for c in columns[2:]), strict=True),
         )
     connection.execute("COMMIT")
     connection.close()
@@ -308,7 +311,7 @@ def bench_last_n(folder: Path, sizes: list[int]) -> Path:
 
         def ours(engine=engine) -> None:  # type: ignore[no-untyped-def]
             with read_connection(engine) as connection:
-                assert len(repository.last_n(connection, raw_data, 32)) == 32
+                assert len(repository.last_n(connection, raw_data, 32, ["T01"])) == 32
 
         figures[size] = median_seconds(ours, 200)
         engine.dispose()
@@ -331,7 +334,7 @@ def bench_last_n(folder: Path, sizes: list[int]) -> Path:
 def bench_last_n_process(db: Path, runs: int) -> None:
     env = {**os.environ, "DATAMGR_DB_URL": f"sqlite:///{db}"}
     ours = [DATAMGR, "last-n", "32", "--format", "csv"]
-    query = "select * from raw_data order by Timestamps desc limit 32"
+    query = "select * from raw_data where turbine_id = 'T01' order by Timestamps desc limit 32"
     theirs = [SQLITE_UTILS, "query", str(db), query, "--csv"]
     say("last-n: whole process against sqlite-utils")
     a, b, ratio = paired_processes(ours, theirs, runs, env)
@@ -346,6 +349,68 @@ def bench_last_n_process(db: Path, runs: int) -> None:
             "met" if ratio <= 1.0 else f"missed by {ratio - 1:.0%}",
         )
     )
+
+
+LAYOUTS = {
+    "rowid table, text key": "PRIMARY KEY (turbine_id, Timestamps))",
+    "WITHOUT ROWID, text key (chosen)": "PRIMARY KEY (turbine_id, Timestamps)) WITHOUT ROWID",
+    "WITHOUT ROWID, integer key": "PRIMARY KEY (turbine_id, Timestamps)) WITHOUT ROWID",
+}
+
+
+def _layout_table(db: Path, name: str, turbines: int, rows_each: int) -> tuple[float, float, float, str]:
+    """Fill one layout the way a farm feed arrives (time-ordered, every turbine interleaved);
+    returns fill seconds, MiB, one turbine's last-n 32 latency and the query plan."""
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    columns = ", ".join(f'"{c}" REAL' for c in SENSOR_COLUMNS)
+    values = np.random.default_rng(2).uniform(0, 20, (rows_each, len(SENSOR_COLUMNS))).round(3).tolist()
+    start = int(pd.Timestamp("2007-01-01", tz="UTC").timestamp())
+    key_type = "INTEGER" if "integer" in name else "TEXT"
+    ids: list[object] = list(range(turbines)) if "integer" in name else [f"T{t:03d}" for t in range(turbines)]
+    connection = raw_sqlite(db)
+    connection.execute(
+        f"CREATE TABLE raw_data (turbine_id {key_type} NOT NULL, Timestamps INTEGER NOT NULL, {columns}, "
+        + LAYOUTS[name]
+    )
+    placeholders = ", ".join("?" * (len(SENSOR_COLUMNS) + 2))
+    began = time.perf_counter()
+    connection.execute("BEGIN")
+    for day in range(0, rows_each, 144):
+        steps = range(day, min(day + 144, rows_each))
+        connection.executemany(
+            f"INSERT INTO raw_data VALUES ({placeholders})",
+            ((ids[t], start + 600 * i, *values[i]) for i in steps for t in range(turbines)),
+        )
+    connection.execute("COMMIT")
+    fill = time.perf_counter() - began
+    query, one = "SELECT * FROM raw_data WHERE turbine_id = ? ORDER BY Timestamps DESC LIMIT 32", (ids[turbines // 2],)
+    latency = median_seconds(lambda: connection.execute(query, one).fetchall(), 200)
+    plan = connection.execute("EXPLAIN QUERY PLAN " + query, one).fetchall()[0][3]
+    connection.close()
+    size = sum(Path(f"{db}{s}").stat().st_size for s in ("", "-wal") if Path(f"{db}{s}").exists())
+    return fill, size / 2**20, latency, plan
+
+
+def bench_layout(folder: Path, turbines: int, rows_each: int) -> None:
+    """The SQLite layouts for a turbine-keyed raw_data at farm scale, and the chosen one against a 10k-row table."""
+    chosen = "WITHOUT ROWID, text key (chosen)"
+    _, _, small, _ = _layout_table(folder / "layout_small.db", chosen, 1, 10_000)
+    for name in LAYOUTS:
+        say(f"layout: {name}, {turbines} turbines x {rows_each:,} rows")
+        fill, mib, latency, plan = _layout_table(folder / "layout.db", name, turbines, rows_each)
+        RESULTS.append(
+            Row(
+                "layout",
+                f"{name}: {turbines} turbines x {rows_each:,} rows; fill {fill:.1f} s "
+                f"({turbines * rows_each / fill / 1000:.0f}k rows/s), {mib:.0f} MiB; {plan}",
+                f"last-n 32 of one turbine {latency * 1000:.3f} ms",
+                f"10k-row table {small * 1000:.3f} ms",
+                f"{latency / small:.2f}x the time",
+                "<= 1.5x" if name == chosen else "",
+                ("met" if latency <= 1.5 * small else "missed") if name == chosen else "",
+            )
+        )
 
 
 # ------------------------------------------------------------------------------------ predict and train
@@ -493,7 +558,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs per in-process figure (median)")
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks.md")
     parser.add_argument(
-        "--only", choices=["ingest", "range", "last-n", "train", "memory"], help="run one section, print, write nothing"
+        "--only",
+        choices=["ingest", "range", "last-n", "layout", "train", "memory"],
+        help="run one section, print, write nothing",
     )
     args = parser.parse_args()
     command = "make bench" if len(sys.argv) == 1 else "python -m benchmarks " + " ".join(sys.argv[1:])
@@ -503,6 +570,7 @@ def main() -> None:
         "ingest": lambda: bench_ingest(folder, args.rows, args.repeat),
         "range": lambda: bench_range(folder, args.rows, args.repeat),
         "last-n": lambda: bench_last_n_process(bench_last_n(folder, [10_000, args.rows, args.largest]), 5),
+        "layout": lambda: bench_layout(folder, 100, 52_560),
         "train": lambda: bench_predict_and_train(folder, args.rows, 3),
         "memory": lambda: bench_memory(folder, args.rows, args.memory_rows),
     }
