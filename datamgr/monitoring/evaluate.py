@@ -1,0 +1,132 @@
+"""Evaluation nodes (pure: frames in, frames out): stored predictions against the actual Power that
+arrived since, per turbine, model and window of time, beside the model's binned power curve and
+persistence, with NannyML-style alerts against a reference window.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# One row per (turbine, model, window); also the stored metrics, in this order.
+METRICS = ("predictions", "matched", "coverage", "mae", "rmse", "bias", "nmae", "baseline_mae", "persistence_mae")
+WINDOW_COLUMNS = ["turbine_id", "model_id", "window_start", "window_end", *METRICS, "reference_mae", "alert"]
+BIN_COLUMNS = ["turbine_id", "model_id", "wind_speed_bin", "matched", "mae", "baseline_mae", "persistence_mae"]
+
+
+def window_starts(stamps: pd.Series, window: timedelta) -> pd.Series:
+    """The start of the window each instant falls in: windows are aligned on the Unix epoch (UTC midnight for days)."""
+    import pandas as pd
+
+    size = int(window.total_seconds())
+    seconds = stamps.dt.tz_convert("UTC").dt.as_unit("s").astype("int64")
+    return pd.to_datetime(seconds // size * size, unit="s", utc=True).dt.as_unit("ns")
+
+
+def _errors(frame: pd.DataFrame) -> dict[str, float]:
+    """MAE, RMSE, bias of the model, and the MAE of the baseline and persistence, over rows with an actual."""
+    import numpy as np
+
+    matched = frame[frame["actual"].notna()]
+    if matched.empty:
+        nan = float("nan")
+        return {"mae": nan, "rmse": nan, "bias": nan, "baseline_mae": nan, "persistence_mae": nan}
+    error = matched["predicted_power"] - matched["actual"]
+    return {
+        "mae": float(error.abs().mean()),
+        "rmse": float(np.sqrt((error**2).mean())),
+        "bias": float(error.mean()),
+        "baseline_mae": float((matched["baseline_power"] - matched["actual"]).abs().mean()),
+        "persistence_mae": float((matched["previous_power"] - matched["actual"]).abs().mean()),
+    }
+
+
+def evaluate_windows(
+    joined: pd.DataFrame,
+    window: timedelta,
+    *,
+    rated_power: dict[str, float],
+    trained_until: dict[int, datetime],
+    alert_ratio: float,
+) -> pd.DataFrame:
+    """Node: the metrics of every (turbine, model, window) in `joined`, with the reference and the alerts.
+
+    `joined` has one row per prediction: turbine_id, model_id, Timestamps, predicted_power, actual
+    (NaN while the actual Power has not arrived), previous_power (the turbine's previous row's
+    Power: persistence), baseline_power (the model's binned power curve at that row's wind).
+    A model's reference is its first window that starts at or after the end of its training range
+    and has actuals; a later window whose MAE exceeds alert_ratio x the reference's is an alert.
+    NMAE is MAE as a percentage of rated power, where the turbine's rated power is known.
+    """
+    import math
+
+    import pandas as pd
+
+    if joined.empty:
+        return pd.DataFrame(columns=WINDOW_COLUMNS)
+    frame = joined.assign(window_start=window_starts(joined["Timestamps"], window))
+    rows = []
+    for (turbine_id, model_id, start), part in frame.groupby(["turbine_id", "model_id", "window_start"], sort=True):
+        errors = _errors(part)
+        matched = int(part["actual"].notna().sum())
+        rated = rated_power.get(str(turbine_id))
+        rows.append(
+            {
+                "turbine_id": str(turbine_id),
+                "model_id": int(model_id),
+                "window_start": start,
+                "window_end": start + window,
+                "predictions": len(part),
+                "matched": matched,
+                "coverage": matched / len(part),
+                **errors,
+                "nmae": errors["mae"] / rated * 100 if rated else math.nan,
+            }
+        )
+    result = pd.DataFrame(rows)
+    return _flag(result, trained_until, alert_ratio)[WINDOW_COLUMNS]
+
+
+def _flag(windows: pd.DataFrame, trained_until: dict[int, datetime], alert_ratio: float) -> pd.DataFrame:
+    """The reference MAE of each model (its first evaluated window after training) and the alerts."""
+    import pandas as pd
+
+    references = {}
+    for model_id, part in windows.groupby("model_id"):
+        after = part[(part["matched"] > 0) & (part["window_start"] >= pd.Timestamp(trained_until[int(model_id)]))]
+        if not after.empty:
+            references[int(model_id)] = (after["window_start"].iloc[0], float(after["mae"].iloc[0]))
+    reference_mae = windows["model_id"].map(lambda m: references.get(int(m), (None, float("nan")))[1])
+    reference_start = windows["model_id"].map(lambda m: references.get(int(m), (pd.NaT, None))[0])
+    later = windows["window_start"] > pd.to_datetime(reference_start, utc=True)
+    alert = later & (windows["mae"] > alert_ratio * reference_mae)
+    return windows.assign(reference_mae=reference_mae.astype("float64"), alert=alert.fillna(False).astype(bool))
+
+
+def evaluate_by_wind_speed(joined: pd.DataFrame, width: float = 1.0) -> pd.DataFrame:
+    """Node: MAE per wind-speed bin (1 m/s by default), per turbine and model, beside baseline and persistence."""
+    import numpy as np
+    import pandas as pd
+
+    matched = joined[joined["actual"].notna() & joined["wind_speed"].notna()]
+    if matched.empty:
+        return pd.DataFrame(columns=BIN_COLUMNS)
+    binned = matched.assign(wind_speed_bin=np.floor(matched["wind_speed"] / width) * width)
+    rows = []
+    for (turbine_id, model_id, low), part in binned.groupby(["turbine_id", "model_id", "wind_speed_bin"], sort=True):
+        errors = _errors(part)
+        rows.append(
+            {
+                "turbine_id": str(turbine_id),
+                "model_id": int(model_id),
+                "wind_speed_bin": float(low),
+                "matched": len(part),
+                "mae": errors["mae"],
+                "baseline_mae": errors["baseline_mae"],
+                "persistence_mae": errors["persistence_mae"],
+            }
+        )
+    return pd.DataFrame(rows, columns=BIN_COLUMNS)
