@@ -290,6 +290,22 @@ def init_db(
         log.info(f"init-db: {migrated}; {loaded}; raw_data holds {report.raw_rows} rows")
 
 
+def _delimiter(value: str | None) -> str | None:
+    """--delimiter: one character; `tab` or `\\t` for a tab."""
+    if value is None:
+        return None
+    value = "\t" if value in ("tab", "\\t") else value
+    if len(value) != 1 or value in ('"', "\n", "\r"):
+        raise typer.BadParameter(f"{value!r} is not one character; use , ; tab or another single character")
+    return value
+
+
+def _decimal(value: str | None) -> str | None:
+    if value is not None and value not in (".", ","):
+        raise typer.BadParameter(f"{value!r}: the decimal separator is . or ,")
+    return value
+
+
 @app.command()
 def ingest(
     ctx: typer.Context,
@@ -299,35 +315,85 @@ def ingest(
         bool,
         typer.Option(
             "--ignore-unknown-columns",
-            help="Skip columns the table does not have instead of failing.",
+            help="Skip columns the table does not have instead of failing (each is named in a WARNING).",
         ),
     ] = False,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            help="Fail (exit 1, nothing written) on any warning: quarantined rows, duplicate timestamps, "
+            "a file without rows, ignored columns.",
+        ),
+    ] = False,
+    replace_blanks: Annotated[
+        bool,
+        typer.Option(
+            "--replace-blanks",
+            help="Let blank values overwrite stored ones (by default a blank keeps the stored value).",
+        ),
+    ] = False,
+    delimiter: Annotated[
+        str | None,
+        typer.Option(
+            "--delimiter",
+            callback=_delimiter,
+            help="CSV delimiter, one character (tab: 'tab') [default: detected among , ; tab].",
+        ),
+    ] = None,
+    decimal: Annotated[
+        str | None,
+        typer.Option(
+            "--decimal",
+            callback=_decimal,
+            help="CSV decimal separator, . or , [default: detected; , only when the delimiter is not ,].",
+        ),
+    ] = None,
 ) -> None:
     """Upsert Parquet or CSV files into a table, keyed on Timestamps, in one transaction.
 
     New timestamps are inserted, changed rows updated, identical rows left alone, so a file can
-    be ingested again safely. Timestamps without an offset are read in data_manager.naive_timezone.
-    Rows with a value outside data_manager.limits go to the quarantine table, with the reason.
+    be ingested again safely. A blank value never erases a stored one (unless --replace-blanks).
+    A CSV row with fewer or more fields than the header, a cut timestamp, or a file that changes
+    while it is read refuses the whole run. Timestamps without an offset are read in
+    data_manager.naive_timezone. Rows with a value outside data_manager.limits go to the
+    quarantine table; they, duplicate timestamps, files without rows and ignored columns are
+    WARNING lines, printed even with --quiet.
 
     Example:
 
     \b
       datamgr ingest data/01_raw/inference_data.parquet
+      datamgr --quiet ingest --strict feed.csv
+      datamgr ingest --delimiter ';' --decimal , export.csv
     """
+    if delimiter == "," and decimal == ",":
+        raise typer.BadParameter("--decimal , needs a --delimiter other than ,", param_hint="--decimal")
     with reported(ctx) as state:
         from datamgr import service
 
         settings = state.settings()
-        with _progress(state, "ingest", lambda: service.total_rows(files)) as advance:
-            report = service.ingest_files(
-                state.engine(),
-                settings,
-                files,
-                table_name=table,
-                ignore_unknown=ignore_unknown_columns,
-                progress=advance,
-            )
+        try:
+            with _progress(state, "ingest", lambda: service.total_rows(files)) as advance:
+                report = service.ingest_files(
+                    state.engine(),
+                    settings,
+                    files,
+                    table_name=table,
+                    ignore_unknown=ignore_unknown_columns,
+                    strict=strict,
+                    replace_blanks=replace_blanks,
+                    delimiter=delimiter,
+                    decimal=decimal,
+                    progress=advance,
+                )
+        except service.StrictRefusal as refusal:
+            for line in refusal.warnings:
+                log.warning(line)
+            raise
         for item in report.files:
+            for line in item.warnings(report.table):
+                log.warning(line)
             log.info(f"ingest {item.path} -> {report.table}: {_counts(item.counts)}")
         if len(report.files) > 1:
             log.info(f"ingest total -> {report.table}: {_counts(report.total)}")
@@ -342,6 +408,10 @@ def _counts(counts: UpsertCounts) -> str:
         text += f", {counts.duplicates} duplicate timestamps collapsed to the last"
     if counts.quarantined:
         text += f", {counts.quarantined} quarantined for impossible values (see `datamgr last-n 100 -t quarantine`)"
+    if counts.blanks_kept:
+        text += f", {counts.blanks_kept} stored values kept where the file was blank"
+    if counts.off_grid:
+        text += f", {counts.off_grid} timestamps off the 10-minute grid"
     return text
 
 
@@ -489,6 +559,12 @@ def train(
             None,
             f"model {report.model_id} on the holdout",
         )
+        if result.features_left_out:
+            log.warning(
+                f"train: {len(result.features_left_out)} feature(s) left out, without any value in the "
+                f"{result.rows_fit} rows fitted: {', '.join(result.features_left_out)}; model {report.model_id} "
+                "uses the others"
+            )
         log.info(
             f"train: model {report.model_id} saved to {report.artifact_path}; {result.rows_fit} rows fit, "
             f"{result.rows_holdout} held out, {result.rows_without_target} without Power left out; "
@@ -541,6 +617,13 @@ def predict(
 
         report = service.predict(state.engine(), state.settings(), batch_size=batch_size, model_id=model_id)
         _show(state, report.predictions, fmt, output, f"predictions of model {report.model_id}")
+        if report.without_features:
+            more = report.without_features - len(report.first_without_features)
+            log.warning(
+                f"predict: {report.without_features} row(s) without a value for any of model {report.model_id}'s "
+                f"features not predicted: {', '.join(report.first_without_features)}"
+                + (f" and {more} more" if more > 0 else "")
+            )
         log.info(f"predict: model {report.model_id} -> predictions: {_counts(report.counts)}")
 
 

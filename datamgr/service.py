@@ -15,8 +15,8 @@ from uuid import uuid4
 
 from sqlalchemy import Connection, Engine, Table
 
-from datamgr.conform import conform_batch
-from datamgr.errors import DatamgrError, ModelError, QueryError, TrainingError
+from datamgr.conform import ConformedBatch, conform_batch
+from datamgr.errors import DatamgrError, DataValidationError, ModelError, QueryError, TrainingError
 from datamgr.files import InputFile, open_input, read_batches
 from datamgr.rows import Rows
 from datamgr.settings import Settings
@@ -38,8 +38,56 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class FileReport:
+    """What ingesting one file did, and what it left out: ignored columns, quarantined rows
+    (row number and reason of the first few) and replaced duplicates are warnings."""
+
     path: Path
     counts: UpsertCounts
+    ignored_columns: tuple[str, ...] = ()
+    first_quarantined: tuple[tuple[int, str], ...] = ()
+
+    def warnings(self, table: str) -> list[str]:
+        """One line per problem a cron job must hear of, naming the file, the count and the first rows or columns."""
+        counts, name = self.counts, f"ingest {self.path}"
+        lines = []
+        if counts.rows_read == 0:
+            lines.append(f"{name}: the file holds 0 rows; nothing to ingest")
+        if self.ignored_columns:
+            lines.append(
+                f"{name}: {len(self.ignored_columns)} column(s) ignored, not in table {table}: "
+                + _first(list(self.ignored_columns), len(self.ignored_columns), limit=10)
+            )
+        if counts.quarantined:
+            shown = [f"row {row} ({reason})" for row, reason in self.first_quarantined]
+            lines.append(
+                f"{name}: {counts.quarantined} row(s) quarantined for impossible values at "
+                f"{_first(shown, counts.quarantined)}; see `datamgr last-n 100 -t quarantine`"
+            )
+        if counts.duplicates:
+            shown = [f"row {label + 1}" for label in counts.first_duplicates[:SHOWN]]
+            lines.append(
+                f"{name}: {counts.duplicates} row(s) replaced by a later row with the same timestamp "
+                f"(duplicates collapsed to the last) at {_first(shown, counts.duplicates)}"
+            )
+        return lines
+
+
+SHOWN = 3  # how many rows a warning names
+
+
+def _first(shown: list[str], total: int, limit: int = SHOWN) -> str:
+    """`a, b, c and 4 more`."""
+    more = total - min(len(shown), limit)
+    return ", ".join(shown[:limit]) + (f" and {more} more" if more > 0 else "")
+
+
+class StrictRefusal(DataValidationError):
+    """`ingest --strict` saw warnings: the transaction is rolled back and the warnings go with the error."""
+
+    def __init__(self, warnings: list[str]) -> None:
+        more = f" (and {len(warnings) - 1} more warning(s))" if len(warnings) > 1 else ""
+        super().__init__(f"--strict: {warnings[0]}{more}; nothing was written")
+        self.warnings = warnings
 
 
 @dataclass(frozen=True)
@@ -63,6 +111,9 @@ class IngestReport:
         for report in self.files:
             total = total + report.counts
         return total
+
+    def warnings(self) -> list[str]:
+        return [line for report in self.files for line in report.warnings(self.table)]
 
 
 def _table(settings: Settings, name: str | None, allowed: tuple[str, ...] = TIME_SERIES_TABLES) -> Table:
@@ -102,24 +153,38 @@ def ingest_files(
     *,
     table_name: str | None = None,
     ignore_unknown: bool = False,
+    strict: bool = False,
+    replace_blanks: bool = False,
+    delimiter: str | None = None,
+    decimal: str | None = None,
     progress: Progress | None = None,
 ) -> IngestReport:
-    """Upsert every file into the table in one transaction: all files land, or none does."""
+    """Upsert every file into the table in one transaction: all files land, or none does.
+
+    With strict, any warning (quarantined rows, collapsed duplicates, a file without rows,
+    ignored columns) refuses the whole run. CSV delimiter and decimal separator are detected
+    unless given.
+    """
     table = _table(settings, table_name, INGEST_TABLES)
-    sources = [open_input(path) for path in paths]
+    sources = [open_input(path, delimiter=delimiter, decimal=decimal) for path in paths]
     report = IngestReport(table.name)
     with write_transaction(engine) as connection:
         check_schema_current(connection)
         for source in sources:
-            counts = _upsert_file(
-                connection,
-                source,
-                table,
-                settings,
-                ignore_unknown=ignore_unknown,
-                progress=progress,
+            report.files.append(
+                _ingest_file(
+                    connection,
+                    source,
+                    table,
+                    settings,
+                    ignore_unknown=ignore_unknown,
+                    replace_blanks=replace_blanks,
+                    progress=progress,
+                )
             )
-            report.files.append(FileReport(source.path, counts))
+        warnings = report.warnings()
+        if strict and warnings:
+            raise StrictRefusal(warnings)
         log.debug("committing")
     return report
 
@@ -133,15 +198,33 @@ def _upsert_file(
     ignore_unknown: bool,
     progress: Progress | None,
 ) -> UpsertCounts:
+    """The counts of `_ingest_file` with the default rules (blanks keep stored values)."""
+    return _ingest_file(
+        connection, source, table, settings, ignore_unknown=ignore_unknown, replace_blanks=False, progress=progress
+    ).counts
+
+
+def _ingest_file(
+    connection: Connection,
+    source: InputFile,
+    table: Table,
+    settings: Settings,
+    *,
+    ignore_unknown: bool,
+    replace_blanks: bool,
+    progress: Progress | None,
+) -> FileReport:
     """Read a file batch by batch, conform each batch, and upsert the rows into the table.
 
     Rows with physically impossible values go to the quarantine table instead, with the reason.
     """
     options = settings.data_manager
     refused: list[Staging] = []  # the quarantine staging of the latest pass over the file
+    seen = _FileNotes()
 
     def conformed_batches() -> Iterator[pd.DataFrame]:
         refused.clear()
+        seen.reset()
         offset = 0
         for batch in read_batches(source):
             conformed = conform_batch(
@@ -153,7 +236,9 @@ def _upsert_file(
                 require_offsets=options.require_offsets,
                 ignore_unknown=ignore_unknown,
                 limits=options.limits,
+                decimal=source.decimal,
             )
+            seen.add(conformed)
             if len(conformed.quarantined):
                 rejected = conformed.quarantined.assign(created_at=datetime.now(UTC))
                 if not refused:
@@ -165,11 +250,34 @@ def _upsert_file(
                 progress(len(batch))
             yield conformed.rows
 
-    counts = repository.upsert(connection, table, conformed_batches)
-    if not refused:
-        return counts
-    refused[0].merge()
-    return replace(counts, rows_read=counts.rows_read + refused[0].rows, quarantined=refused[0].rows)
+    counts = replace(
+        repository.upsert(connection, table, conformed_batches, replace_blanks=replace_blanks),
+        off_grid=seen.off_grid,
+    )
+    if refused:
+        refused[0].merge()
+        counts = replace(counts, rows_read=counts.rows_read + refused[0].rows, quarantined=refused[0].rows)
+    return FileReport(source.path, counts, seen.ignored, tuple(seen.first_quarantined))
+
+
+@dataclass
+class _FileNotes:
+    """What the conformed batches of one pass over a file said beyond their rows."""
+
+    ignored: tuple[str, ...] = ()
+    off_grid: int = 0
+    first_quarantined: list[tuple[int, str]] = field(default_factory=list)
+
+    def reset(self) -> None:
+        self.ignored, self.off_grid, self.first_quarantined = (), 0, []
+
+    def add(self, batch: ConformedBatch) -> None:
+        self.ignored = self.ignored or batch.ignored
+        self.off_grid += batch.off_grid
+        room = SHOWN - len(self.first_quarantined)
+        if room > 0 and len(batch.quarantined):
+            head = batch.quarantined.head(room)
+            self.first_quarantined += list(zip(head["row_number"].tolist(), head["reason"].tolist(), strict=True))
 
 
 def last_n(engine: Engine, settings: Settings, n: int, *, table_name: str | None = None) -> Rows:
@@ -304,6 +412,9 @@ class PredictReport:
     model_id: int
     predictions: pd.DataFrame
     counts: UpsertCounts
+    # The newest rows with no value for any of the model's features: not predicted.
+    without_features: int = 0
+    first_without_features: tuple[str, ...] = ()
 
 
 def predict(
@@ -315,7 +426,7 @@ def predict(
 ) -> PredictReport:
     """Predict on the newest rows with a registered model and store the predictions with their lineage."""
     from datamgr.model_store import load_model
-    from datamgr.pipelines.features import get_last_n_points_from_db
+    from datamgr.pipelines.features import get_last_n_points_from_db, rows_with_features
     from datamgr.pipelines.inference import (
         get_data_timestamps,
         prediction_frame,
@@ -336,15 +447,17 @@ def predict(
             raise ModelError(f"no model with id {wanted}; `datamgr models` lists the trained ones")
         data = get_last_n_points_from_db(connection, size)
     model = load_model(Path(run["artifact_path"]), run["artifact_sha256"], model_id=run["id"])
+    usable, blank = rows_with_features(data, run["features"])
     frame = prediction_frame(
-        predict_node(model, data),
-        get_data_timestamps(data),
+        predict_node(model, usable, run["features"]),
+        get_data_timestamps(usable),
         model_id=run["id"],
         created_at=datetime.now(UTC),
     )
     with write_transaction(engine) as connection:
         counts = save_predictions_to_db(connection, frame)
-    return PredictReport(run["id"], frame, counts)
+    first = tuple(format_instant(stamp) for stamp in get_data_timestamps(blank).head(SHOWN))
+    return PredictReport(run["id"], frame, counts, len(blank), first)
 
 
 def list_models(engine: Engine) -> pd.DataFrame:
