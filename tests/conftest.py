@@ -103,7 +103,7 @@ class Project:
     def checksum(self, table: str = "raw_data") -> tuple[int, str]:
         """Row count and a digest of every row, to prove a failed command changed nothing."""
         rows = sorted(self.sql(f"SELECT * FROM {table}"), key=repr)
-        return len(rows), str(hash(tuple(rows)))
+        return len(rows), str(hash(repr(rows)))  # repr: JSON columns come back as dicts on PostgreSQL
 
     def snapshot(self) -> dict[str, tuple[int, str]]:
         """The checksum of every table in the database (alembic_version included): a refused command
