@@ -246,7 +246,8 @@ def main_options(
         typer.Option(
             "--config",
             envvar="DATAMGR_CONFIG",
-            help="Config file [default: config/parameters.yml].",
+            help="Config file; its relative paths are taken from its project folder "
+            "[default: config/parameters.yml, when there is one].",
         ),
     ] = None,
     db_url: Annotated[
@@ -254,8 +255,8 @@ def main_options(
         typer.Option(
             "--db-url",
             envvar="DATAMGR_DB_URL",
-            help="SQLAlchemy URL of the database, e.g. postgresql+psycopg://user@host/scada "
-            "[default: SQLite at data_manager.db_path].",
+            help="SQLAlchemy URL of the database, e.g. postgresql+psycopg://user@host/scada; "
+            "wins over DATAMGR_DB_URL and the config file [default: SQLite at data_manager.db_path].",
         ),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors and warnings on stderr.")] = False,
@@ -305,7 +306,12 @@ StartOption = Annotated[
     str | None, typer.Option("--start", "-s", help="First timestamp, inclusive [default: training_pipeline's].")
 ]
 EndOption = Annotated[
-    str | None, typer.Option("--end", "-e", help="Last timestamp, inclusive [default: training_pipeline's].")
+    str | None,
+    typer.Option(
+        "--end",
+        "-e",
+        help="Last timestamp, inclusive [default: the newest row with --start alone, else training_pipeline's].",
+    ),
 ]
 OutputOption = Annotated[
     Path | None,
