@@ -39,6 +39,7 @@ EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for `cat big | hea
 # Global options, accepted after the command too (`datamgr ingest --quiet f`).
 GLOBAL_FLAGS = frozenset({"--quiet", "-q", "--verbose", "-v"})
 GLOBAL_WITH_VALUE = frozenset({"--config", "--db-url", "--log-format"})
+QUARANTINE_HINT = "see `datamgr last-n 100 -t quarantine`"
 
 
 def hoist_global_options(args: Sequence[str]) -> list[str]:
@@ -419,11 +420,8 @@ def _counts(counts: UpsertCounts) -> str:
     if counts.duplicates:
         text += f", {counts.duplicates} duplicate timestamps collapsed to the last"
     if counts.quarantined:
-        text += f", {counts.quarantined} quarantined for impossible values ({QUARANTINE_HINT})"
+        text += f", {counts.quarantined} quarantined for impossible values (see `datamgr last-n 100 -t quarantine`)"
     return text
-
-
-QUARANTINE_HINT = "see `datamgr last-n 100 -t quarantine`"
 
 
 @contextmanager
@@ -637,9 +635,12 @@ def predict(
         stored = f"model {report.model_id} -> predictions: {_counts(report.counts)}"
         try:
             _show(state, report.predictions, fmt, output, f"predictions of model {report.model_id}")
-        except DatamgrError as exc:
+        except BrokenPipeError:
+            raise  # `| head` read what it wanted: not a failure
+        except Exception as exc:
+            reason = str(exc) if isinstance(exc, DatamgrError) else f"printing failed: {type(exc).__name__}: {exc}"
             raise CommittedError(
-                f"{exc}; the predictions were stored all the same ({stored}); "
+                f"{reason}; the predictions were stored all the same ({stored}); "
                 f"`datamgr last-n {len(report.predictions)} -t predictions` prints them"
             ) from exc
         log.info(f"predict: {stored}")

@@ -208,7 +208,9 @@ def resolve_range(settings: Settings, start: str | None, end: str | None) -> tup
         return start_at, None
     end_at = parse_instant(end or training.end_timestamp, naive_zone=zone, what="--end")
     if start_at > end_at:
-        raise QueryError(f"--start {format_instant(start_at)} is after --end {format_instant(end_at)}")
+        first = "--start" if start else "training_pipeline.start_timestamp"
+        last = "--end" if end else "training_pipeline.end_timestamp"
+        raise QueryError(f"{first} {format_instant(start_at)} is after {last} {format_instant(end_at)}")
     return start_at, end_at
 
 

@@ -38,6 +38,10 @@ USAGE = [
         ["range", "-s", "2008-01-02", "-e", "2008-01-01"],
         "Error: --start 2008-01-02T00:00:00Z is after --end 2008-01-01T00:00:00Z\n",
     ),
+    (
+        ["range", "-e", "2007-01-01"],
+        "Error: training_pipeline.start_timestamp 2007-07-15T00:00:00Z is after --end 2007-01-01T00:00:00Z\n",
+    ),
     (["train", "-s", "soon"], f"Error: --start 'soon' is not a valid timestamp; {TIMESTAMP_HINT}\n"),
     (
         ["train", "-s", "2008-01-02", "-e", "2008-01-01"],
@@ -105,6 +109,15 @@ def test_usage_errors_come_before_any_work(project: Project, cli: Invoke, args: 
     outcome = cli(*args)
     assert (outcome.exit_code, outcome.stderr) == (2, message)
     assert not project.db_path.parent.exists()
+
+
+def test_range_with_only_start_runs_to_the_newest_row(initialized: Project, cli: Invoke) -> None:
+    outcome = cli("range", "--start", "2007-09-30 22:00", "-f", "csv")
+    assert outcome.exit_code == 0, outcome.stderr
+    stamps = [line.split(",")[0] for line in outcome.stdout.splitlines()[1:]]
+    assert (stamps[0], stamps[-1], len(stamps)) == ("2007-09-30T22:00:00Z", "2007-09-30T23:50:00Z", 12)
+    later = cli("range", "--start", "2031-01-01", "-f", "csv")
+    assert (later.exit_code, later.stdout.count("\n")) == (0, 1)  # after the newest row: the header only
 
 
 def test_global_options_after_the_command(initialized: Project, cli: Invoke, tmp_path: Path) -> None:
