@@ -103,6 +103,7 @@ class State:
     """What the global options say, and the one engine and settings of this process."""
 
     config: Path | None = None
+    config_from_env: bool = False  # --config's value is DATAMGR_CONFIG's
     db_url: str | None = None
     quiet: bool = False
     verbose: bool = False
@@ -114,7 +115,7 @@ class State:
         if self._settings is None:
             from datamgr.settings import load_settings
 
-            self._settings = load_settings(self.config, db_url=self.db_url)
+            self._settings = load_settings(self.config, config_from_env=self.config_from_env, db_url=self.db_url)
         return self._settings
 
     def engine(self) -> Engine:
@@ -286,7 +287,15 @@ def main_options(
     \b
       datamgr --config /srv/scada/config/parameters.yml ingest --quiet /srv/scada/feed.parquet
     """
-    state = State(config=config, db_url=db_url, quiet=quiet, verbose=verbose, log_format=log_format)
+    source = ctx.get_parameter_source("config")
+    state = State(
+        config=config,
+        config_from_env=getattr(source, "name", None) == "ENVIRONMENT",
+        db_url=db_url,
+        quiet=quiet,
+        verbose=verbose,
+        log_format=log_format,
+    )
     ctx.obj = state
     _configure_logging(state)
 

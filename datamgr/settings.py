@@ -191,19 +191,28 @@ Key = tuple[str, ...]
 
 
 def load_settings(
-    config_path: Path | None = None, *, environ: Mapping[str, str] | None = None, **overrides: Any
+    config_path: Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    config_from_env: bool = False,
+    **overrides: Any,
 ) -> Settings:
     """Build the settings: file < environment < the overrides given here (CLI options).
 
     Without an explicit path (argument or DATAMGR_CONFIG), config/parameters.yml is read when it
     exists, and the built-in defaults (the lesson's values) are used when it does not.
+    config_from_env says that config_path is DATAMGR_CONFIG's value, for error messages.
     """
     environ = os.environ if environ is None else environ
     env_path = environ.get(f"{ENV_PREFIX}CONFIG")
-    explicit = config_path or (Path(env_path) if env_path else None)
-    path = explicit or DEFAULT_CONFIG_PATH
-    from_file = explicit is not None or path.exists()
-    merged = read_config_file(path) if from_file else {}
+    if config_path is None and env_path:
+        config_path, config_from_env = Path(env_path), True
+    path = config_path or DEFAULT_CONFIG_PATH
+    from_file = config_path is not None or path.exists()
+    try:
+        merged = read_config_file(path) if from_file else {}
+    except ConfigError as exc:
+        raise ConfigError(f"{ENV_PREFIX}CONFIG: {exc}" if config_from_env else str(exc)) from None
 
     sources: dict[Key, str] = {}  # the env var or option each overridden key came from
     for key, (name, value) in env_values(environ).items():

@@ -176,6 +176,21 @@ def test_the_same_bad_value_in_the_file_names_the_file(clean_env: Path) -> None:
     )
 
 
+def test_a_missing_config_file_names_the_variable_it_came_from(
+    clean_env: Path, cli: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATAMGR_CONFIG", "/nowhere/parameters.yml")
+    outcome = cli("last-n", "1")
+    assert (outcome.exit_code, outcome.stderr) == (
+        1,
+        "Error: DATAMGR_CONFIG: config file /nowhere/parameters.yml does not exist; pass --config PATH or create it\n",
+    )
+    given = cli("--config", "/nowhere/parameters.yml", "last-n", "1")
+    assert (
+        given.stderr == "Error: config file /nowhere/parameters.yml does not exist; pass --config PATH or create it\n"
+    )
+
+
 def test_an_empty_variable_means_unset(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write(clean_env / "work" / "config" / "parameters.yml", "inference_pipeline:\n  batch_size: 3\n")
     for name in ("DATAMGR_INFERENCE_PIPELINE__BATCH_SIZE", "DATAMGR_DB_URL", "DATAMGR_CONFIG", "DATAMGR_FOO"):
