@@ -7,7 +7,7 @@ HISTORY   = history_data/history_database.parquet
 INFERENCE = data/01_raw/inference_data.parquet
 DATAMGR   = $(BIN)/datamgr
 
-.PHONY: install data run test lint bench clean help postgres-server
+.PHONY: install data run test test-wheel lint bench clean help postgres-server
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -47,9 +47,12 @@ postgres-server:
 test: $(STAMP) postgres-server ## run the test suite on SQLite and on a throw-away PostgreSQL server
 	$(BIN)/python -m pytest -q
 
+test-wheel: $(STAMP) ## build the wheel, install it in a fresh venv outside the repo, run the pipeline with it
+	$(BIN)/python -m pytest -q -m wheel tests/test_wheel.py
+
 lint: $(STAMP) ## ruff and mypy
-	$(BIN)/ruff check datamgr tests migrations
-	$(BIN)/ruff format --check datamgr tests migrations
+	$(BIN)/ruff check datamgr tests
+	$(BIN)/ruff format --check datamgr tests
 	$(BIN)/mypy datamgr
 
 bench: $(STAMP) ## benchmarks (not part of test): prints a table of figures and ratios

@@ -1,28 +1,31 @@
 """The datamgr command line: parse options, call one service function, render, map errors to exit codes.
 
 Exit codes: 0 success; 1 a data, database or runtime error (one `Error: …` line on stderr);
-2 a usage error (unknown option, missing argument); 130 interrupted.
+2 a usage error (unknown option, missing or malformed argument), found before any work;
+130 interrupted; 141 the reader of stdout went away (`datamgr … | head`), as for any Unix tool.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
+from typer.core import TyperGroup
 
 from datamgr import __version__
-from datamgr.errors import DatamgrError
-from datamgr.render import OutputFormat
+from datamgr.errors import CommittedError, DatamgrError
+from datamgr.render import OutputFormat, check_output
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -32,8 +35,48 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("datamgr")
 
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for `cat big | head`
+# Global options, accepted after the command too (`datamgr ingest --quiet f`).
+GLOBAL_FLAGS = frozenset({"--quiet", "-q", "--verbose", "-v"})
+GLOBAL_WITH_VALUE = frozenset({"--config", "--db-url", "--log-format"})
+QUARANTINE_HINT = "see `datamgr last-n 100 -t quarantine`"
+
+
+def hoist_global_options(args: Sequence[str]) -> list[str]:
+    """Move global options written after the command to before it, where Click looks for them.
+
+    `datamgr ingest --quiet f` becomes `datamgr --quiet ingest f`; everything after `--` stays put.
+    """
+    position = 0
+    while position < len(args) and args[position].startswith("-"):
+        position += 2 if args[position] in GLOBAL_WITH_VALUE else 1
+    if position >= len(args):
+        return list(args)
+    hoisted: list[str] = []
+    kept: list[str] = []
+    rest = iter(args[position + 1 :])
+    for arg in rest:
+        if arg == "--":
+            kept += [arg, *rest]
+        elif arg in GLOBAL_FLAGS or arg.split("=", 1)[0] in GLOBAL_WITH_VALUE:
+            hoisted.append(arg)
+            if arg in GLOBAL_WITH_VALUE:
+                hoisted.append(next(rest, ""))
+        else:
+            kept.append(arg)
+    return [*args[:position], *hoisted, args[position], *kept]
+
+
+class DatamgrGroup(TyperGroup):
+    """The top-level command: global options may come before or after the subcommand."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, hoist_global_options(args))
+
+
 app = typer.Typer(
     name="datamgr",
+    cls=DatamgrGroup,
     context_settings={"help_option_names": ["-h", "--help"]},
     no_args_is_help=True,
     add_completion=False,
@@ -60,6 +103,7 @@ class State:
     """What the global options say, and the one engine and settings of this process."""
 
     config: Path | None = None
+    config_from_env: bool = False  # --config's value is DATAMGR_CONFIG's
     db_url: str | None = None
     quiet: bool = False
     verbose: bool = False
@@ -71,14 +115,20 @@ class State:
         if self._settings is None:
             from datamgr.settings import load_settings
 
-            self._settings = load_settings(self.config, db_url=self.db_url)
+            self._settings = load_settings(self.config, config_from_env=self.config_from_env, db_url=self.db_url)
         return self._settings
 
-    def engine(self, *, create: bool = False) -> Engine:
+    def engine(self) -> Engine:
+        """The engine; it connects on first use, so arguments are all checked before that."""
         if self._engine is None:
             from datamgr.store.engine import make_engine
 
-            self._engine = make_engine(self.settings().database_url, create=create)
+            settings = self.settings()
+            self._engine = make_engine(
+                settings.database_url,
+                connect_timeout_s=settings.data_manager.connect_timeout_s,
+                lock_timeout_s=settings.data_manager.lock_timeout_s,
+            )
         return self._engine
 
     @property
@@ -126,10 +176,13 @@ def reported(ctx: typer.Context) -> Iterator[State]:
     state = _state(ctx)
     try:
         yield state
+        sys.stdout.flush()  # a closed pipe shows here for output still in the buffer
     except typer.Exit:
         raise
+    except BrokenPipeError:
+        _stdout_gone()
     except DatamgrError as exc:
-        _fail(state, str(exc), exc)
+        _fail(state, str(exc), exc, code=exc.exit_code)
     except KeyboardInterrupt as exc:
         _fail(
             state,
@@ -139,6 +192,15 @@ def reported(ctx: typer.Context) -> Iterator[State]:
         )
     except Exception as exc:
         _fail(state, _describe_unexpected(exc, state), exc)
+
+
+def _stdout_gone() -> NoReturn:
+    """The reader of stdout went away (`datamgr last-n 5000 | head -1`): stop quietly with 141, as
+    `cat` would, and point stdout at /dev/null so that Python's final flush cannot complain."""
+    with suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    raise typer.Exit(EXIT_BROKEN_PIPE)
 
 
 def _describe_unexpected(exc: Exception, state: State) -> str:
@@ -158,7 +220,7 @@ def _describe_unexpected(exc: Exception, state: State) -> str:
 HINTS = {
     "unable to open database file": "; check that its folder exists and is writable",
     "attempt to write a readonly database": "; check the file's permissions",
-    "database is locked": "; another datamgr held the write lock past the busy timeout; try again",
+    "database is locked": "; another writer held the lock longer than data_manager.lock_timeout_s; try again",
 }
 
 
@@ -186,7 +248,8 @@ def main_options(
         typer.Option(
             "--config",
             envvar="DATAMGR_CONFIG",
-            help="Config file [default: config/parameters.yml].",
+            help="Config file; its relative paths are taken from its project folder "
+            "[default: config/parameters.yml, when there is one].",
         ),
     ] = None,
     db_url: Annotated[
@@ -194,8 +257,8 @@ def main_options(
         typer.Option(
             "--db-url",
             envvar="DATAMGR_DB_URL",
-            help="SQLAlchemy URL of the database, e.g. postgresql+psycopg://user@host/scada "
-            "[default: SQLite at data_manager.db_path].",
+            help="SQLAlchemy URL of the database, e.g. postgresql+psycopg://user@host/scada; "
+            "wins over DATAMGR_DB_URL and the config file [default: SQLite at data_manager.db_path].",
         ),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors and warnings on stderr.")] = False,
@@ -212,14 +275,27 @@ def main_options(
     """Keep a wind turbine's 10-minute SCADA history in a database and run a power model against it.
 
     Settings come from config/parameters.yml, overridden by DATAMGR_* environment
-    variables, overridden by options. Global options go before the command.
+    variables, overridden by options. Relative paths in the config file are taken from
+    the project folder (the one holding config/), so datamgr runs from any directory.
+    Global options go before or after the command.
 
-    Example:
+    Exit codes: 0 done; 1 failed (one Error: line); 2 usage error, nothing done;
+    130 interrupted, rolled back; 141 stdout closed early (| head).
+
+    Example (a crontab line, from any working directory):
 
     \b
-      datamgr init-db && datamgr --quiet ingest data/01_raw/inference_data.parquet
+      datamgr --config /srv/scada/config/parameters.yml ingest --quiet /srv/scada/feed.parquet
     """
-    state = State(config=config, db_url=db_url, quiet=quiet, verbose=verbose, log_format=log_format)
+    source = ctx.get_parameter_source("config")
+    state = State(
+        config=config,
+        config_from_env=getattr(source, "name", None) == "ENVIRONMENT",
+        db_url=db_url,
+        quiet=quiet,
+        verbose=verbose,
+        log_format=log_format,
+    )
     ctx.obj = state
     _configure_logging(state)
 
@@ -240,7 +316,12 @@ StartOption = Annotated[
     str | None, typer.Option("--start", "-s", help="First timestamp, inclusive [default: training_pipeline's].")
 ]
 EndOption = Annotated[
-    str | None, typer.Option("--end", "-e", help="Last timestamp, inclusive [default: training_pipeline's].")
+    str | None,
+    typer.Option(
+        "--end",
+        "-e",
+        help="Last timestamp, inclusive [default: the newest row with --start alone, else training_pipeline's].",
+    ),
 ]
 OutputOption = Annotated[
     Path | None,
@@ -266,8 +347,9 @@ def init_db(
 ) -> None:
     """Create the database (and its folder), migrate it to the current schema and load the history.
 
-    The history file (data_manager.history_data_path) is loaded only into an empty raw_data,
-    so running init-db again is safe and changes nothing. It never deletes data.
+    The history file (data_manager.history_data_path) is read only to fill an empty raw_data,
+    so running init-db again is safe and changes nothing. It never deletes data, and when it
+    fails it leaves no new database file behind.
 
     Example:
 
@@ -277,17 +359,23 @@ def init_db(
     with reported(ctx) as state:
         from datamgr import service
 
-        report = service.init_db(state.engine(create=True), state.settings(), load_history=not no_history)
+        report = service.init_db(state.engine(), state.settings(), load_history=not no_history)
         migrated = (
             f"schema at {report.revision_after}"
             if report.revision_before == report.revision_after
             else f"schema migrated {report.revision_before or 'empty'} -> {report.revision_after}"
         )
+        level = logging.INFO
         if report.history is not None:
             loaded = f"loaded {report.history.inserted} rows from {report.history_path}"
+            if report.history.duplicates:
+                loaded += f", {report.history.duplicates} duplicate timestamps collapsed to the last"
+            if report.history.quarantined:
+                loaded += f", {report.history.quarantined} rows quarantined for impossible values ({QUARANTINE_HINT})"
+                level = logging.WARNING
         else:
             loaded = f"history not loaded: {report.skipped_reason}"
-        log.info(f"init-db: {migrated}; {loaded}; raw_data holds {report.raw_rows} rows")
+        log.log(level, f"init-db: {migrated}; {loaded}; raw_data holds {report.raw_rows} rows")
 
 
 def _delimiter(value: str | None) -> str | None:
@@ -449,6 +537,7 @@ def last_n(
     with reported(ctx) as state:
         from datamgr import service
 
+        check_output(output)
         frame = service.last_n(state.engine(), state.settings(), n, table_name=table)
         _show(state, frame, fmt, output, f"last {n} rows")
 
@@ -465,15 +554,18 @@ def range_(
     """Print the rows between two timestamps, both inclusive, oldest first.
 
     Timestamps are ISO 8601; without an offset they are read in data_manager.naive_timezone.
+    With only --start, the range runs to the newest row; with neither, it is training_pipeline's.
 
     Example:
 
     \b
       datamgr range --start '2007-07-29 03:10:00' --end '2008-02-22 11:00:00' -o train.parquet
+      datamgr range --start 2008-07-28      # from then to the newest row
     """
     with reported(ctx) as state:
         from datamgr import service
 
+        check_output(output)
         frame = service.time_range(state.engine(), state.settings(), start, end, table_name=table)
         _show(state, frame, fmt, output, "rows in range")
 
@@ -498,14 +590,18 @@ def export(
         from datamgr import service
 
         settings = state.settings()
+        target = output or settings.data_manager.prod_data_path
+        check_output(target)
         frame = service.export_table(state.engine(), settings, table_name=table)
-        _show(state, frame, None, output or settings.data_manager.prod_data_path, "export")
+        _show(state, frame, None, target, "export")
 
 
 @app.command("sample-data")
 def sample_data(
     ctx: typer.Context,
-    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same files.")] = 20070701,
+    seed: Annotated[
+        int, typer.Option(min=0, help="Random seed (0 or more); the same seed gives the same files.")
+    ] = 20070701,
     inference_path: Annotated[
         Path, typer.Option("--inference-path", help="Where the four weeks after the history go.")
     ] = Path("data/01_raw/inference_data.parquet"),
@@ -535,11 +631,14 @@ def train(
     start: StartOption = None,
     end: EndOption = None,
     fmt: FormatOption = None,
+    force: Annotated[bool, typer.Option("--force", help="Train even when the newest model is up to date.")] = False,
 ) -> None:
     """Fit the power model on a time range, evaluate it on the range's last part and register it.
 
     Prints holdout MAE, RMSE and R² beside a binned power-curve baseline. The model is saved
-    with skops under training_pipeline.models_dir and recorded in model_runs.
+    with skops under training_pipeline.models_dir and recorded in model_runs. When the newest
+    model was trained on the same range and the same data (digest), with the same estimator and
+    parameters, it is up to date: nothing is trained (unless --force) and its metrics are printed.
 
     Example:
 
@@ -550,15 +649,15 @@ def train(
         from datamgr import service
 
         with _stages(state) as stage:
-            report = service.train(state.engine(), state.settings(), start, end, stage=stage)
+            report = service.train(state.engine(), state.settings(), start, end, force=force, stage=stage)
+        _show(state, service.metrics_frame(report.metrics), fmt, None, f"model {report.model_id} on the holdout")
         result = report.result
-        _show(
-            state,
-            service.metrics_frame(result),
-            fmt,
-            None,
-            f"model {report.model_id} on the holdout",
-        )
+        if result is None:
+            log.info(
+                f"train: model {report.model_id} is up to date (same range, data digest, estimator and "
+                f"parameters); nothing trained; pass --force to train again"
+            )
+            return
         if result.features_left_out:
             log.warning(
                 f"train: {len(result.features_left_out)} feature(s) left out, without any value in the "
@@ -605,7 +704,8 @@ def predict(
 ) -> None:
     """Predict power for the newest rows and store each prediction with its timestamp and model id.
 
-    Predicting the same rows again with the same model updates them; it never duplicates.
+    Predicting the same rows again with the same model leaves them as they are (reported as
+    unchanged); it never duplicates. --output is checked before anything is stored.
 
     Example:
 
@@ -615,8 +715,19 @@ def predict(
     with reported(ctx) as state:
         from datamgr import service
 
+        check_output(output)
         report = service.predict(state.engine(), state.settings(), batch_size=batch_size, model_id=model_id)
-        _show(state, report.predictions, fmt, output, f"predictions of model {report.model_id}")
+        stored = f"model {report.model_id} -> predictions: {_counts(report.counts)}"
+        try:
+            _show(state, report.predictions, fmt, output, f"predictions of model {report.model_id}")
+        except BrokenPipeError:
+            raise  # `| head` read what it wanted: not a failure
+        except Exception as exc:
+            reason = str(exc) if isinstance(exc, DatamgrError) else f"printing failed: {type(exc).__name__}: {exc}"
+            raise CommittedError(
+                f"{reason}; the predictions were stored all the same ({stored}); "
+                f"`datamgr last-n {len(report.predictions)} -t predictions` prints them"
+            ) from exc
         if report.without_features:
             more = report.without_features - len(report.first_without_features)
             log.warning(
@@ -624,7 +735,7 @@ def predict(
                 f"features not predicted: {', '.join(report.first_without_features)}"
                 + (f" and {more} more" if more > 0 else "")
             )
-        log.info(f"predict: model {report.model_id} -> predictions: {_counts(report.counts)}")
+        log.info(f"predict: {stored}")
 
 
 @app.command()
@@ -639,6 +750,7 @@ def models(ctx: typer.Context, fmt: FormatOption = None, output: OutputOption = 
     with reported(ctx) as state:
         from datamgr import service
 
+        check_output(output)
         _show(state, service.list_models(state.engine()), fmt, output, "models")
 
 

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
 from sqlalchemy import Connection, Engine, Table
@@ -19,9 +19,9 @@ from datamgr.conform import ConformedBatch, conform_batch
 from datamgr.errors import DatamgrError, DataValidationError, ModelError, QueryError, TrainingError
 from datamgr.files import InputFile, open_input, read_batches
 from datamgr.rows import Rows
-from datamgr.settings import Settings
+from datamgr.settings import MAX_INT, Settings
 from datamgr.store import repository
-from datamgr.store.engine import read_connection, write_transaction
+from datamgr.store.engine import create_database, read_connection, write_transaction
 from datamgr.store.migrate import check_schema_current, upgrade_to_head
 from datamgr.store.repository import Staging, UpsertCounts
 from datamgr.store.schema import INGEST_TABLES, TIME_SERIES_TABLES, quarantine, raw_data, time_series_table
@@ -124,26 +124,32 @@ def _table(settings: Settings, name: str | None, allowed: tuple[str, ...] = TIME
 def init_db(engine: Engine, settings: Settings, *, load_history: bool = True) -> InitReport:
     """Migrate to head and, when raw_data is empty, load the history file; all in one transaction.
 
-    Safe to run again: a migrated database is left as it is, and history is never loaded twice.
+    Safe to run again: a migrated database is left as it is, history is never loaded twice, and
+    the history file is not even looked at unless it is loaded. A failure leaves no new database
+    file behind (see create_database).
     """
     history_path = settings.data_manager.history_data_path
-    source = open_input(history_path) if load_history else None
-    with write_transaction(engine) as connection:
-        before, after = upgrade_to_head(connection)
-        existing = repository.count_rows(connection, raw_data)
-        if source is None:
-            return InitReport(before, after, None, None, existing, "--no-history")
-        if existing:
-            return InitReport(
-                before,
-                after,
-                history_path,
-                None,
-                existing,
-                f"raw_data already holds {existing} rows",
-            )
-        counts = _upsert_file(connection, source, raw_data, settings, ignore_unknown=False, progress=None)
-        return InitReport(before, after, history_path, counts, repository.count_rows(connection, raw_data))
+
+    def migrate_and_load(target: Engine) -> InitReport:
+        with write_transaction(target) as connection:
+            before, after = upgrade_to_head(connection)
+            existing = repository.count_rows(connection, raw_data)
+            if not load_history:
+                return InitReport(before, after, None, None, existing, "--no-history")
+            if existing:
+                return InitReport(
+                    before,
+                    after,
+                    history_path,
+                    None,
+                    existing,
+                    f"raw_data already holds {existing} rows",
+                )
+            source = open_input(history_path)
+            counts = _upsert_file(connection, source, raw_data, settings, ignore_unknown=False, progress=None)
+            return InitReport(before, after, history_path, counts, repository.count_rows(connection, raw_data))
+
+    return create_database(engine, migrate_and_load)
 
 
 def ingest_files(
@@ -282,23 +288,45 @@ class _FileNotes:
 
 def last_n(engine: Engine, settings: Settings, n: int, *, table_name: str | None = None) -> Rows:
     """The n newest rows of a table, oldest first (as Rows: printing them needs no pandas)."""
-    if n <= 0:
-        raise QueryError(f"N must be a positive number of rows, got {n}")
+    check_count("N", n)
     table = _table(settings, table_name)
     with read_connection(engine) as connection:
         check_schema_current(connection)
         return repository.last_n_rows(connection, table, n)
 
 
-def resolve_range(settings: Settings, start: str | None, end: str | None) -> tuple[datetime, datetime]:
-    """The inclusive range asked for, defaulting to training_pipeline's; start after end is an error."""
+def check_count(name: str, n: int) -> None:
+    """A count of rows must be positive and fit the database's integers: a usage error otherwise."""
+    if n <= 0:
+        raise QueryError(f"{name} must be a positive number of rows, got {n}")
+    if n > MAX_INT:
+        raise QueryError(f"{name} must be at most {MAX_INT} rows, got {n}")
+
+
+def resolve_range(settings: Settings, start: str | None, end: str | None) -> tuple[datetime, datetime | None]:
+    """The inclusive range asked for; None as the end means "up to the newest row".
+
+    Neither given: training_pipeline's range. Only --start: up to the newest row. Only --end:
+    from training_pipeline.start_timestamp. Start after end is a usage error.
+    """
     zone = settings.data_manager.naive_timezone
     training = settings.training_pipeline
     start_at = parse_instant(start or training.start_timestamp, naive_zone=zone, what="--start")
+    if start is not None and end is None:
+        return start_at, None
     end_at = parse_instant(end or training.end_timestamp, naive_zone=zone, what="--end")
     if start_at > end_at:
-        raise QueryError(f"--start {start_at:%Y-%m-%dT%H:%M:%SZ} is after --end {end_at:%Y-%m-%dT%H:%M:%SZ}")
+        first = "--start" if start else "training_pipeline.start_timestamp"
+        last = "--end" if end else "training_pipeline.end_timestamp"
+        raise QueryError(f"{first} {format_instant(start_at)} is after {last} {format_instant(end_at)}")
     return start_at, end_at
+
+
+def _range_end(connection: Connection, table: Table, start_at: datetime, end_at: datetime | None) -> datetime:
+    """The end of a range: as given, or the newest row of the table (the start when it is empty)."""
+    if end_at is not None:
+        return end_at
+    return repository.latest_timestamp(connection, table) or start_at
 
 
 def time_range(
@@ -314,7 +342,7 @@ def time_range(
     start_at, end_at = resolve_range(settings, start, end)
     with read_connection(engine) as connection:
         check_schema_current(connection)
-        return repository.between(connection, table, start_at, end_at)
+        return repository.between(connection, table, start_at, _range_end(connection, table, start_at, end_at))
 
 
 def export_table(engine: Engine, settings: Settings, *, table_name: str | None = None) -> pd.DataFrame:
@@ -344,9 +372,14 @@ class TrainReport:
     model_id: int
     artifact_path: Path
     rows_in_range: int
-    result: TrainingResult
+    result: TrainingResult | None  # None when the newest model was up to date and nothing was trained
     start: datetime
     end: datetime
+    metrics: dict[str, Any]
+
+    @property
+    def up_to_date(self) -> bool:
+        return self.result is None
 
 
 def train(
@@ -355,35 +388,88 @@ def train(
     start: str | None = None,
     end: str | None = None,
     *,
+    force: bool = False,
     stage: Stage | None = None,
 ) -> TrainReport:
     """Fit on the range, evaluate on its time-ordered holdout, save the artifact and register it.
 
-    The fit runs outside any transaction; only the registration is a (short) write.
+    When the newest model was trained on the same range, the same data (digest), estimator,
+    parameters and features, it is up to date: nothing is trained (a nightly cron retrain of
+    unchanged data stores nothing), unless force is set. The fit runs outside any transaction;
+    only the registration is a (short) write.
     """
-    from datamgr.model_store import save_model
+    from datamgr.model_store import resolve_artifact, save_model, stored_artifact_path
     from datamgr.pipelines.features import load_training_data_from_db
-    from datamgr.pipelines.training import run_training
+    from datamgr.pipelines.training import data_digest, run_training
 
     say = stage or (lambda _name: None)
-    start_at, end_at = resolve_range(settings, start, end)
+    options = settings.training_pipeline
+    start_at, wanted_end = resolve_range(settings, start, end)
     say("loading the training range")
     with read_connection(engine) as connection:
         check_schema_current(connection)
+        end_at = _range_end(connection, raw_data, start_at, wanted_end)
         data = load_training_data_from_db(connection, start_at, end_at)
+        newest = repository.get_model_run(connection, None)
     if data.empty:
         raise TrainingError(
             f"no rows between {format_instant(start_at)} and {format_instant(end_at)}; "
             "ingest data for that range or change --start/--end"
         )
-    result = run_training(data, settings.training_pipeline, stage=stage)
+    if newest is not None and not force:
+        artifact = resolve_artifact(newest["artifact_path"], options.models_dir)
+        same = {
+            "train_start": start_at,
+            "train_end": end_at,
+            "data_digest": data_digest(data),
+            "estimator": options.estimator,
+            "params": options.params,
+            "features": _features(),
+        }
+        if all(newest[key] == value for key, value in same.items()) and artifact.is_file():
+            return TrainReport(newest["id"], artifact, len(data), None, start_at, end_at, newest["metrics"])
+    result = run_training(data, options, stage=stage)
 
     say("saving the model")
     created_at = datetime.now(UTC)
-    artifact = settings.training_pipeline.models_dir / f"model_{created_at:%Y%m%dT%H%M%S}_{uuid4().hex[:8]}.skops"
+    artifact = options.models_dir / f"model_{created_at:%Y%m%dT%H%M%S}_{uuid4().hex[:8]}.skops"
     sha256 = save_model(result.model, artifact)
+    try:
+        model_id = _register_model(
+            engine,
+            result,
+            created_at,
+            start_at,
+            end_at,
+            len(data),
+            sha256,
+            stored_artifact_path(artifact, options.models_dir),
+        )
+    except BaseException:
+        artifact.unlink(missing_ok=True)  # an artifact no model_runs row names would only take space
+        raise
+    return TrainReport(model_id, artifact, len(data), result, start_at, end_at, result.metrics)
+
+
+def _features() -> list[str]:
+    from datamgr.pipelines.features import FEATURES
+
+    return list(FEATURES)
+
+
+def _register_model(
+    engine: Engine,
+    result: TrainingResult,
+    created_at: datetime,
+    start_at: datetime,
+    end_at: datetime,
+    row_count: int,
+    sha256: str,
+    artifact_path: str,
+) -> int:
+    """One short write transaction: the model_runs row of a saved artifact."""
     with write_transaction(engine) as connection:
-        model_id = repository.insert_model_run(
+        return repository.insert_model_run(
             connection,
             {
                 "created_at": created_at,
@@ -392,7 +478,7 @@ def train(
                 "features": result.features,
                 "train_start": start_at,
                 "train_end": end_at,
-                "row_count": len(data),
+                "row_count": row_count,
                 "data_digest": result.data_digest,
                 "metrics": {
                     **result.metrics,
@@ -400,11 +486,10 @@ def train(
                     "rows_holdout": result.rows_holdout,
                     "rows_without_target": result.rows_without_target,
                 },
-                "artifact_path": str(artifact),
+                "artifact_path": artifact_path,
                 "artifact_sha256": sha256,
             },
         )
-    return TrainReport(model_id, artifact, len(data), result, start_at, end_at)
 
 
 @dataclass(frozen=True)
@@ -425,7 +510,7 @@ def predict(
     model_id: int | None = None,
 ) -> PredictReport:
     """Predict on the newest rows with a registered model and store the predictions with their lineage."""
-    from datamgr.model_store import load_model
+    from datamgr.model_store import load_model, resolve_artifact
     from datamgr.pipelines.features import get_last_n_points_from_db, rows_with_features
     from datamgr.pipelines.inference import (
         get_data_timestamps,
@@ -435,9 +520,10 @@ def predict(
     from datamgr.pipelines.inference import predict as predict_node
 
     size = batch_size if batch_size is not None else settings.inference_pipeline.batch_size
-    if size <= 0:
-        raise QueryError(f"--batch-size must be a positive number of rows, got {size}")
+    check_count("--batch-size", size)
     wanted = model_id if model_id is not None else settings.inference_pipeline.model_id
+    if wanted is not None and not 0 < wanted <= MAX_INT:
+        raise QueryError(f"--model-id {wanted} is not a model id; `datamgr models` lists the trained ones")
     with read_connection(engine) as connection:
         check_schema_current(connection)
         run = repository.get_model_run(connection, wanted)
@@ -446,7 +532,8 @@ def predict(
                 raise ModelError("no trained model yet; run `datamgr train` first")
             raise ModelError(f"no model with id {wanted}; `datamgr models` lists the trained ones")
         data = get_last_n_points_from_db(connection, size)
-    model = load_model(Path(run["artifact_path"]), run["artifact_sha256"], model_id=run["id"])
+    artifact = resolve_artifact(run["artifact_path"], settings.training_pipeline.models_dir)
+    model = load_model(artifact, run["artifact_sha256"], model_id=run["id"])
     usable, blank = rows_with_features(data, run["features"])
     frame = prediction_frame(
         predict_node(model, usable, run["features"]),
@@ -495,14 +582,14 @@ MODEL_LIST_COLUMNS = [
 ]  # fmt: skip
 
 
-def metrics_frame(result: TrainingResult) -> pd.DataFrame:
+def metrics_frame(metrics: dict[str, Any]) -> pd.DataFrame:
     """Holdout metrics of the model beside the baseline's, one row per metric."""
     import pandas as pd
 
     return pd.DataFrame(
         {
             "metric": ["mae_kw", "rmse_kw", "r2"],
-            "model": [result.metrics["model"][k] for k in ("mae", "rmse", "r2")],
-            "baseline": [result.metrics["baseline"][k] for k in ("mae", "rmse", "r2")],
+            "model": [metrics["model"][k] for k in ("mae", "rmse", "r2")],
+            "baseline": [metrics["baseline"][k] for k in ("mae", "rmse", "r2")],
         }
     )

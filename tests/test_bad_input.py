@@ -250,7 +250,7 @@ def test_json_log_format_for_errors_and_reports(initialized: Project, cli: Invok
     assert record["level"] == "INFO"
     assert record["message"].startswith(f"ingest {initialized.files.inference} -> raw_data: ")
     bad = cli("--log-format", "json", "last-n", "0")
-    assert bad.exit_code == 1
+    assert bad.exit_code == 2
     assert json.loads(bad.stderr)["message"] == "N must be a positive number of rows, got 0"
 
 
