@@ -11,7 +11,7 @@ FARM           = $(DATAMGR) --config config/farm.yml
 FARM_HISTORY   = history_data/farm_history.parquet
 FARM_INFERENCE = data/01_raw/farm_inference.parquet
 
-.PHONY: install data run run-farm test lint bench clean help postgres-server
+.PHONY: install data run run-farm test test-wheel lint bench clean help postgres-server
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -63,9 +63,12 @@ postgres-server:
 test: $(STAMP) postgres-server ## run the test suite on SQLite and on a throw-away PostgreSQL server
 	$(BIN)/python -m pytest -q
 
+test-wheel: $(STAMP) ## build the wheel, install it in a fresh venv outside the repo, run the pipeline with it
+	$(BIN)/python -m pytest -q -m wheel tests/test_wheel.py
+
 lint: $(STAMP) ## ruff and mypy
-	$(BIN)/ruff check datamgr tests migrations
-	$(BIN)/ruff format --check datamgr tests migrations
+	$(BIN)/ruff check datamgr tests
+	$(BIN)/ruff format --check datamgr tests
 	$(BIN)/mypy datamgr
 
 bench: $(STAMP) ## benchmarks (not part of test): prints a table of figures and ratios

@@ -1,40 +1,84 @@
 """The datamgr command line: parse options, call one service function, render, map errors to exit codes.
 
 Exit codes: 0 success; 1 a data, database or runtime error (one `Error: …` line on stderr);
-2 a usage error (unknown option, missing argument); 130 interrupted.
+2 a usage error (unknown option, missing or malformed argument), found before any work;
+130 interrupted; 141 the reader of stdout went away (`datamgr … | head`), as for any Unix tool.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
+from typer.core import TyperGroup
 
 from datamgr import __version__
-from datamgr.errors import DatamgrError
-from datamgr.render import OutputFormat
+from datamgr.errors import CommittedError, DatamgrError
+from datamgr.render import OutputFormat, check_output
 from datamgr.timestamps import format_instant
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    from datamgr.service import TrainedModel
     from datamgr.settings import Settings
     from datamgr.store.repository import UpsertCounts
 
 log = logging.getLogger("datamgr")
 
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for `cat big | head`
+# Global options, accepted after the command too (`datamgr ingest --quiet f`).
+GLOBAL_FLAGS = frozenset({"--quiet", "-q", "--verbose", "-v"})
+GLOBAL_WITH_VALUE = frozenset({"--config", "--db-url", "--log-format"})
+QUARANTINE_HINT = "see `datamgr last-n 100 -t quarantine`"
+
+
+def hoist_global_options(args: Sequence[str]) -> list[str]:
+    """Move global options written after the command to before it, where Click looks for them.
+
+    `datamgr ingest --quiet f` becomes `datamgr --quiet ingest f`; everything after `--` stays put.
+    """
+    position = 0
+    while position < len(args) and args[position].startswith("-"):
+        position += 2 if args[position] in GLOBAL_WITH_VALUE else 1
+    if position >= len(args):
+        return list(args)
+    hoisted: list[str] = []
+    kept: list[str] = []
+    rest = iter(args[position + 1 :])
+    for arg in rest:
+        if arg == "--":
+            kept += [arg, *rest]
+        elif arg in GLOBAL_FLAGS or arg.split("=", 1)[0] in GLOBAL_WITH_VALUE:
+            hoisted.append(arg)
+            if arg in GLOBAL_WITH_VALUE:
+                hoisted.append(next(rest, ""))
+        else:
+            kept.append(arg)
+    return [*args[:position], *hoisted, args[position], *kept]
+
+
+class DatamgrGroup(TyperGroup):
+    """The top-level command: global options may come before or after the subcommand."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, hoist_global_options(args))
+
+
 app = typer.Typer(
     name="datamgr",
+    cls=DatamgrGroup,
     context_settings={"help_option_names": ["-h", "--help"]},
     no_args_is_help=True,
     add_completion=False,
@@ -61,6 +105,7 @@ class State:
     """What the global options say, and the one engine and settings of this process."""
 
     config: Path | None = None
+    config_from_env: bool = False  # --config's value is DATAMGR_CONFIG's
     db_url: str | None = None
     quiet: bool = False
     verbose: bool = False
@@ -72,14 +117,20 @@ class State:
         if self._settings is None:
             from datamgr.settings import load_settings
 
-            self._settings = load_settings(self.config, db_url=self.db_url)
+            self._settings = load_settings(self.config, config_from_env=self.config_from_env, db_url=self.db_url)
         return self._settings
 
-    def engine(self, *, create: bool = False) -> Engine:
+    def engine(self) -> Engine:
+        """The engine; it connects on first use, so arguments are all checked before that."""
         if self._engine is None:
             from datamgr.store.engine import make_engine
 
-            self._engine = make_engine(self.settings().database_url, create=create)
+            settings = self.settings()
+            self._engine = make_engine(
+                settings.database_url,
+                connect_timeout_s=settings.data_manager.connect_timeout_s,
+                lock_timeout_s=settings.data_manager.lock_timeout_s,
+            )
         return self._engine
 
     @property
@@ -127,10 +178,13 @@ def reported(ctx: typer.Context) -> Iterator[State]:
     state = _state(ctx)
     try:
         yield state
+        sys.stdout.flush()  # a closed pipe shows here for output still in the buffer
     except typer.Exit:
         raise
+    except BrokenPipeError:
+        _stdout_gone()
     except DatamgrError as exc:
-        _fail(state, str(exc), exc)
+        _fail(state, str(exc), exc, code=exc.exit_code)
     except KeyboardInterrupt as exc:
         _fail(
             state,
@@ -140,6 +194,15 @@ def reported(ctx: typer.Context) -> Iterator[State]:
         )
     except Exception as exc:
         _fail(state, _describe_unexpected(exc, state), exc)
+
+
+def _stdout_gone() -> NoReturn:
+    """The reader of stdout went away (`datamgr last-n 5000 | head -1`): stop quietly with 141, as
+    `cat` would, and point stdout at /dev/null so that Python's final flush cannot complain."""
+    with suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    raise typer.Exit(EXIT_BROKEN_PIPE)
 
 
 def _describe_unexpected(exc: Exception, state: State) -> str:
@@ -159,7 +222,7 @@ def _describe_unexpected(exc: Exception, state: State) -> str:
 HINTS = {
     "unable to open database file": "; check that its folder exists and is writable",
     "attempt to write a readonly database": "; check the file's permissions",
-    "database is locked": "; another datamgr held the write lock past the busy timeout; try again",
+    "database is locked": "; another writer held the lock longer than data_manager.lock_timeout_s; try again",
 }
 
 
@@ -187,7 +250,8 @@ def main_options(
         typer.Option(
             "--config",
             envvar="DATAMGR_CONFIG",
-            help="Config file [default: config/parameters.yml].",
+            help="Config file; its relative paths are taken from its project folder "
+            "[default: config/parameters.yml, when there is one].",
         ),
     ] = None,
     db_url: Annotated[
@@ -195,8 +259,8 @@ def main_options(
         typer.Option(
             "--db-url",
             envvar="DATAMGR_DB_URL",
-            help="SQLAlchemy URL of the database, e.g. postgresql+psycopg://user@host/scada "
-            "[default: SQLite at data_manager.db_path].",
+            help="SQLAlchemy URL of the database, e.g. postgresql+psycopg://user@host/scada; "
+            "wins over DATAMGR_DB_URL and the config file [default: SQLite at data_manager.db_path].",
         ),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors and warnings on stderr.")] = False,
@@ -213,14 +277,27 @@ def main_options(
     """Keep a wind turbine's 10-minute SCADA history in a database and run a power model against it.
 
     Settings come from config/parameters.yml, overridden by DATAMGR_* environment
-    variables, overridden by options. Global options go before the command.
+    variables, overridden by options. Relative paths in the config file are taken from
+    the project folder (the one holding config/), so datamgr runs from any directory.
+    Global options go before or after the command.
 
-    Example:
+    Exit codes: 0 done; 1 failed (one Error: line); 2 usage error, nothing done;
+    130 interrupted, rolled back; 141 stdout closed early (| head).
+
+    Example (a crontab line, from any working directory):
 
     \b
-      datamgr init-db && datamgr --quiet ingest data/01_raw/inference_data.parquet
+      datamgr --config /srv/scada/config/parameters.yml ingest --quiet /srv/scada/feed.parquet
     """
-    state = State(config=config, db_url=db_url, quiet=quiet, verbose=verbose, log_format=log_format)
+    source = ctx.get_parameter_source("config")
+    state = State(
+        config=config,
+        config_from_env=getattr(source, "name", None) == "ENVIRONMENT",
+        db_url=db_url,
+        quiet=quiet,
+        verbose=verbose,
+        log_format=log_format,
+    )
     ctx.obj = state
     _configure_logging(state)
 
@@ -241,7 +318,12 @@ StartOption = Annotated[
     str | None, typer.Option("--start", "-s", help="First timestamp, inclusive [default: training_pipeline's].")
 ]
 EndOption = Annotated[
-    str | None, typer.Option("--end", "-e", help="Last timestamp, inclusive [default: training_pipeline's].")
+    str | None,
+    typer.Option(
+        "--end",
+        "-e",
+        help="Last timestamp, inclusive [default: the newest row with --start alone, else training_pipeline's].",
+    ),
 ]
 TurbineOption = Annotated[
     str | None,
@@ -271,8 +353,9 @@ def init_db(
 ) -> None:
     """Create the database (and its folder), migrate it to the current schema and load the history.
 
-    The history file (data_manager.history_data_path) is loaded only into an empty raw_data,
-    so running init-db again is safe and changes nothing. It never deletes data.
+    The history file (data_manager.history_data_path) is read only to fill an empty raw_data,
+    so running init-db again is safe and changes nothing. It never deletes data, and when it
+    fails it leaves no new database file behind.
 
     Example:
 
@@ -282,17 +365,39 @@ def init_db(
     with reported(ctx) as state:
         from datamgr import service
 
-        report = service.init_db(state.engine(create=True), state.settings(), load_history=not no_history)
+        report = service.init_db(state.engine(), state.settings(), load_history=not no_history)
         migrated = (
             f"schema at {report.revision_after}"
             if report.revision_before == report.revision_after
             else f"schema migrated {report.revision_before or 'empty'} -> {report.revision_after}"
         )
+        level = logging.INFO
         if report.history is not None:
             loaded = f"loaded {report.history.inserted} rows from {report.history_path}"
+            if report.history.duplicates:
+                loaded += f", {report.history.duplicates} duplicate timestamps collapsed to the last"
+            if report.history.quarantined:
+                loaded += f", {report.history.quarantined} rows quarantined for impossible values ({QUARANTINE_HINT})"
+                level = logging.WARNING
         else:
             loaded = f"history not loaded: {report.skipped_reason}"
-        log.info(f"init-db: {migrated}; {loaded}; raw_data holds {report.raw_rows} rows")
+        log.log(level, f"init-db: {migrated}; {loaded}; raw_data holds {report.raw_rows} rows")
+
+
+def _delimiter(value: str | None) -> str | None:
+    """--delimiter: one character; `tab` or `\\t` for a tab."""
+    if value is None:
+        return None
+    value = "\t" if value in ("tab", "\\t") else value
+    if len(value) != 1 or value in ('"', "\n", "\r"):
+        raise typer.BadParameter(f"{value!r} is not one character; use , ; tab or another single character")
+    return value
+
+
+def _decimal(value: str | None) -> str | None:
+    if value is not None and value not in (".", ","):
+        raise typer.BadParameter(f"{value!r}: the decimal separator is . or ,")
+    return value
 
 
 @app.command()
@@ -304,9 +409,40 @@ def ingest(
         bool,
         typer.Option(
             "--ignore-unknown-columns",
-            help="Skip columns the table does not have instead of failing.",
+            help="Skip columns the table does not have instead of failing (each is named in a WARNING).",
         ),
     ] = False,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            help="Fail (exit 1, nothing written) on any warning: quarantined rows, duplicate timestamps, "
+            "a file without rows, ignored columns.",
+        ),
+    ] = False,
+    replace_blanks: Annotated[
+        bool,
+        typer.Option(
+            "--replace-blanks",
+            help="Let blank values overwrite stored ones (by default a blank keeps the stored value).",
+        ),
+    ] = False,
+    delimiter: Annotated[
+        str | None,
+        typer.Option(
+            "--delimiter",
+            callback=_delimiter,
+            help="CSV delimiter, one character (tab: 'tab') [default: detected among , ; tab].",
+        ),
+    ] = None,
+    decimal: Annotated[
+        str | None,
+        typer.Option(
+            "--decimal",
+            callback=_decimal,
+            help="CSV decimal separator, . or , [default: detected; , only when the delimiter is not ,].",
+        ),
+    ] = None,
     turbine: Annotated[
         str | None,
         typer.Option(
@@ -320,32 +456,51 @@ def ingest(
     """Upsert Parquet or CSV files into a table, keyed on (turbine_id, Timestamps), in one transaction.
 
     New timestamps are inserted, changed rows updated, identical rows left alone, so a file can
-    be ingested again safely. Timestamps without an offset are read in data_manager.naive_timezone.
-    Rows with a value outside data_manager.limits go to the quarantine table, with the reason.
-    Vendor column names are renamed by data_manager.column_map first; a file with a turbine_id
-    column may hold any number of turbines.
+    be ingested again safely. A blank value never erases a stored one (unless --replace-blanks).
+    A CSV row with fewer or more fields than the header, a cut timestamp, or a file that changes
+    while it is read refuses the whole run. Timestamps without an offset are read in
+    data_manager.naive_timezone. Rows with a value outside data_manager.limits go to the
+    quarantine table; they, duplicate timestamps, files without rows and ignored columns are
+    WARNING lines, printed even with --quiet. Vendor column names are renamed by
+    data_manager.column_map first; a file with a turbine_id column may hold any number of
+    turbines, and a file without one belongs to --turbine or the default turbine.
 
-    Examples:
+    Example:
 
     \b
       datamgr ingest data/01_raw/inference_data.parquet
+      datamgr --quiet ingest --strict feed.csv
+      datamgr ingest --delimiter ';' --decimal , export.csv
       datamgr ingest --turbine WTG07 wtg07_export.csv
     """
+    if delimiter == "," and decimal == ",":
+        raise typer.BadParameter("--decimal , needs a --delimiter other than ,", param_hint="--decimal")
     with reported(ctx) as state:
         from datamgr import service
 
         settings = state.settings()
-        with _progress(state, "ingest", lambda: service.total_rows(files)) as advance:
-            report = service.ingest_files(
-                state.engine(),
-                settings,
-                files,
-                table_name=table,
-                ignore_unknown=ignore_unknown_columns,
-                progress=advance,
-                turbine=turbine,
-            )
+        try:
+            with _progress(state, "ingest", lambda: service.total_rows(files)) as advance:
+                report = service.ingest_files(
+                    state.engine(),
+                    settings,
+                    files,
+                    table_name=table,
+                    ignore_unknown=ignore_unknown_columns,
+                    strict=strict,
+                    replace_blanks=replace_blanks,
+                    delimiter=delimiter,
+                    decimal=decimal,
+                    progress=advance,
+                    turbine=turbine,
+                )
+        except service.StrictRefusal as refusal:
+            for line in refusal.warnings:
+                log.warning(line)
+            raise
         for item in report.files:
+            for line in item.warnings(report.table):
+                log.warning(line)
             log.info(f"ingest {item.path} -> {report.table}: {_counts(item.counts)}")
         if len(report.files) > 1:
             log.info(f"ingest total -> {report.table}: {_counts(report.total)}")
@@ -360,6 +515,10 @@ def _counts(counts: UpsertCounts) -> str:
         text += f", {counts.duplicates} duplicate timestamps collapsed to the last"
     if counts.quarantined:
         text += f", {counts.quarantined} quarantined for impossible values (see `datamgr last-n 100 -t quarantine`)"
+    if counts.blanks_kept:
+        text += f", {counts.blanks_kept} stored values kept where the file was blank"
+    if counts.off_grid:
+        text += f", {counts.off_grid} timestamps off the 10-minute grid"
     return text
 
 
@@ -390,7 +549,7 @@ def last_n(
 ) -> None:
     """Print the N newest rows of each turbine (or of one), by turbine and then oldest first.
 
-    Examples:
+    Example:
 
     \b
       datamgr last-n 100 --format json | jq '.[-1]'
@@ -399,6 +558,7 @@ def last_n(
     with reported(ctx) as state:
         from datamgr import service
 
+        check_output(output)
         frame = service.last_n(state.engine(), state.settings(), n, table_name=table, turbine=turbine)
         _show(state, frame, fmt, output, f"last {n} rows")
 
@@ -416,15 +576,18 @@ def range_(
     """Print the rows between two timestamps, both inclusive, by turbine and then oldest first.
 
     Timestamps are ISO 8601; without an offset they are read in data_manager.naive_timezone.
+    With only --start, the range runs to the newest row; with neither, it is training_pipeline's.
 
     Example:
 
     \b
       datamgr range --start '2007-07-29 03:10:00' --end '2008-02-22 11:00:00' -o train.parquet
+      datamgr range --start 2008-07-28      # from then to the newest row
     """
     with reported(ctx) as state:
         from datamgr import service
 
+        check_output(output)
         frame = service.time_range(state.engine(), state.settings(), start, end, table_name=table, turbine=turbine)
         _show(state, frame, fmt, output, "rows in range")
 
@@ -450,14 +613,18 @@ def export(
         from datamgr import service
 
         settings = state.settings()
+        target = output or settings.data_manager.prod_data_path
+        check_output(target)
         frame = service.export_table(state.engine(), settings, table_name=table, turbine=turbine)
-        _show(state, frame, None, output or settings.data_manager.prod_data_path, "export")
+        _show(state, frame, None, target, "export")
 
 
 @app.command("sample-data")
 def sample_data(
     ctx: typer.Context,
-    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same files.")] = 20070701,
+    seed: Annotated[
+        int, typer.Option(min=0, help="Random seed (0 or more); the same seed gives the same files.")
+    ] = 20070701,
     inference_path: Annotated[
         Path, typer.Option("--inference-path", help="Where the four weeks after the history go.")
     ] = Path("data/01_raw/inference_data.parquet"),
@@ -467,8 +634,8 @@ def sample_data(
             "--turbines",
             min=0,
             max=4,
-            help="0: the lesson's single turbine. 1-4: a farm export in vendor column names "
-            "(see config/farm.yml for its column_map).",
+            help="0: the lesson's single turbine. 1-4: a farm, written as a vendor export "
+            "(config/farm.yml maps its columns).",
         ),
     ] = 0,
 ) -> None:
@@ -479,7 +646,7 @@ def sample_data(
     only six sensors), written as a vendor exports it: vendor column names, local time with DST
     offsets, and two columns datamgr does not keep.
 
-    Examples:
+    Example:
 
     \b
       datamgr sample-data
@@ -506,36 +673,57 @@ def train(
     end: EndOption = None,
     turbine: TurbineOption = None,
     fmt: FormatOption = None,
+    force: Annotated[bool, typer.Option("--force", help="Train even when the newest model is up to date.")] = False,
 ) -> None:
     """Fit a power model per turbine on a time range, evaluate each on the range's last part, register them.
 
     Prints each model's holdout MAE, RMSE and R² beside its binned power-curve baseline. Models
     are saved with skops under training_pipeline.models_dir and recorded in model_runs with their
-    turbine. A turbine without enough rows in the range is skipped with a WARNING.
+    turbine. A turbine whose newest model was trained on the same range and the same data
+    (digest), with the same estimator and parameters, is up to date: nothing is trained for it
+    (unless --force) and its metrics are printed. A turbine without enough rows in the range is
+    skipped with a WARNING.
 
-    Examples:
+    Example:
 
     \b
       datamgr train --start 2007-07-29 --end 2008-02-22
-      datamgr train --turbine T03
+      datamgr train --turbine T03 --force
     """
     with reported(ctx) as state:
         from datamgr import service
 
         with _stages(state) as stage:
-            report = service.train(state.engine(), state.settings(), start, end, turbine=turbine, stage=stage)
+            report = service.train(
+                state.engine(), state.settings(), start, end, turbine=turbine, force=force, stage=stage
+            )
         _show(state, service.metrics_frame(report), fmt, None, "models on their holdout")
         for turbine_id, reason in report.skipped.items():
             log.warning(f"train: turbine {turbine_id} skipped: {reason}")
         for item in report.models:
-            result = item.result
-            mae, baseline = result.metrics["model"]["mae"], result.metrics["baseline"]["mae"]
-            log.info(
-                f"train: {item.turbine_id}: model {item.model_id} saved to {item.artifact_path}; "
-                f"{result.rows_fit} rows fit, {result.rows_holdout} held out, "
-                f"{result.rows_without_target} without Power left out; "
-                f"holdout MAE {mae:.1f} kW vs baseline {baseline:.1f} kW"
-            )
+            _report_model(item)
+
+
+def _report_model(item: TrainedModel) -> None:
+    """The log lines of one turbine's train result."""
+    name = f"train: {item.turbine_id}: model {item.model_id}"
+    result = item.result
+    if result is None:
+        log.info(
+            f"{name} is up to date (same range, data digest, estimator and parameters); "
+            "nothing trained; pass --force to train again"
+        )
+        return
+    if result.features_left_out:
+        log.warning(
+            f"{name}: {len(result.features_left_out)} feature(s) left out, without any value in the "
+            f"{result.rows_fit} rows fitted: {', '.join(result.features_left_out)}; the model uses the others"
+        )
+    mae, baseline = result.metrics["model"]["mae"], result.metrics["baseline"]["mae"]
+    log.info(
+        f"{name} saved to {item.artifact_path}; {result.rows_fit} rows fit, {result.rows_holdout} held out, "
+        f"{result.rows_without_target} without Power left out; holdout MAE {mae:.1f} kW vs baseline {baseline:.1f} kW"
+    )
 
 
 @contextmanager
@@ -565,7 +753,10 @@ def predict(
         str | None,
         typer.Option("--start", "-s", help="Backfill: predict every row from this timestamp (instead of the newest)."),
     ] = None,
-    end: Annotated[str | None, typer.Option("--end", "-e", help="Backfill: up to this timestamp, inclusive.")] = None,
+    end: Annotated[
+        str | None,
+        typer.Option("--end", "-e", help="Backfill: up to this timestamp, inclusive [default: the newest row]."),
+    ] = None,
     model_id: Annotated[
         int | None,
         typer.Option("--model-id", "-m", help="Registered model to use [default: each turbine's newest]."),
@@ -578,10 +769,11 @@ def predict(
 
     One cron line serves the farm: turbines without a model are named in a WARNING and skipped,
     and a turbine whose newest row its model already predicted is skipped. With --start/--end
-    every row of the range is predicted, batch by batch (a backfill). Predicting the same rows
-    again with the same model changes nothing; it never duplicates.
+    every row of the range is predicted, batch by batch (a backfill), and nothing is printed but
+    the counts. Predicting the same rows again with the same model leaves them as they are
+    (reported as unchanged); it never duplicates. --output is checked before anything is stored.
 
-    Examples:
+    Example:
 
     \b
       datamgr predict --batch-size 32
@@ -590,6 +782,7 @@ def predict(
     with reported(ctx) as state:
         from datamgr import service
 
+        check_output(output)
         report = service.predict(
             state.engine(),
             state.settings(),
@@ -599,8 +792,18 @@ def predict(
             start=start,
             end=end,
         )
+        stored = "; ".join(f"{t.turbine_id}: model {t.model_id} -> {_counts(t.counts)}" for t in report.turbines)
         if start is None and end is None:
-            _show(state, report.predictions, fmt, output, "predictions")
+            try:
+                _show(state, report.predictions, fmt, output, "predictions")
+            except BrokenPipeError:
+                raise  # `| head` read what it wanted: not a failure
+            except Exception as exc:
+                reason = str(exc) if isinstance(exc, DatamgrError) else f"printing failed: {type(exc).__name__}: {exc}"
+                raise CommittedError(
+                    f"{reason}; the predictions were stored all the same ({stored}); "
+                    f"`datamgr last-n {len(report.predictions)} -t predictions` prints them"
+                ) from exc
         if report.without_model:
             log.warning(
                 f"predict: {len(report.without_model)} turbine(s) without a trained model skipped: "
@@ -609,6 +812,13 @@ def predict(
         for turbine_id, newest in report.up_to_date.items():
             log.info(f"predict: {turbine_id}: no new rows since the last prediction ({format_instant(newest)})")
         for item in report.turbines:
+            if item.without_features:
+                more = item.without_features - len(item.first_without_features)
+                log.warning(
+                    f"predict: {item.turbine_id}: {item.without_features} row(s) without a value for any of model "
+                    f"{item.model_id}'s features not predicted: {', '.join(item.first_without_features)}"
+                    + (f" and {more} more" if more > 0 else "")
+                )
             log.info(f"predict: {item.turbine_id}: model {item.model_id} -> predictions: {_counts(item.counts)}")
 
 
@@ -626,6 +836,7 @@ def models(
     with reported(ctx) as state:
         from datamgr import service
 
+        check_output(output)
         _show(state, service.list_models(state.engine(), turbine=turbine), fmt, output, "models")
 
 
@@ -641,6 +852,7 @@ def turbines_(ctx: typer.Context, fmt: FormatOption = None, output: OutputOption
     with reported(ctx) as state:
         from datamgr import service
 
+        check_output(output)
         _show(state, service.list_turbines(state.engine()), fmt, output, "turbines")
 
 

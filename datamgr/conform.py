@@ -21,14 +21,18 @@ if TYPE_CHECKING:
 
 _PANDAS_INDEX = re.compile(r"^__index_level_\d+__$")
 Limits = dict[str, tuple[float | None, float | None]]
+GRID_SECONDS = 600  # SCADA's 10-minute grid: timestamps off it are counted, not refused
 
 
 @dataclass(frozen=True)
 class ConformedBatch:
-    """The rows fit for the table, and those refused for impossible values (with reason and row number)."""
+    """The rows fit for the table, those refused for impossible values (with reason and row number),
+    the columns left out with ignore_unknown, and how many timestamps are off the 10-minute grid."""
 
     rows: pd.DataFrame
     quarantined: pd.DataFrame
+    ignored: tuple[str, ...] = ()
+    off_grid: int = 0
 
 
 def conform_batch(
@@ -41,30 +45,37 @@ def conform_batch(
     require_offsets: bool = False,
     ignore_unknown: bool = False,
     limits: Limits | None = None,
+    decimal: str = ".",
     power_ceilings: dict[str, float] | None = None,
 ) -> ConformedBatch:
     """Return the batch with the table's columns (those present), checked and typed.
 
-    Key columns must be present; other columns may be missing (they keep their stored values);
-    unknown columns are an error unless ignore_unknown. A value that breaks the table's rules
-    refuses the whole file; a value outside its physical limits sends only its row to quarantine.
+    Key columns must be present, and at least one value column; other columns may be missing
+    (they keep their stored values); unknown columns are an error unless ignore_unknown. A value
+    that breaks the table's rules refuses the whole file; a value outside its physical limits
+    sends only its row to quarantine. Text numbers use `decimal` as their decimal separator.
     power_ceilings (turbine -> kW) replace the upper Power limit for the turbines that have one.
     """
     import numpy as np
     import pandas as pd
 
-    frame = frame[[c for c in frame.columns if not _PANDAS_INDEX.match(str(c))]]
-    unknown = [str(c) for c in frame.columns if c not in table.c]
+    frame = frame.loc[:, [not _PANDAS_INDEX.match(str(c)) for c in frame.columns]]
+    unknown = _names([str(c) for c in frame.columns if c not in table.c], frame)
     if unknown and not ignore_unknown:
         raise DataValidationError(
-            f"{source}: unknown column(s) {', '.join(unknown)} for table {table.name}; "
+            f"{source}: unknown column(s) {', '.join(unknown)} for table {table.name}"
+            f"{_did_you_mean(unknown, table)}; "
             "rename them or pass --ignore-unknown-columns"
         )
-    missing = [k for k in TIME_SERIES_KEYS[table.name] if k not in frame.columns]
+    key = TIME_SERIES_KEYS[table.name]
+    missing = [k for k in key if k not in frame.columns]
     if missing:
         raise DataValidationError(f"{source}: no {', '.join(missing)} column; table {table.name} needs it")
+    if not any(c in table.c and c not in key for c in frame.columns):
+        raise DataValidationError(_no_value_column(source, table, unknown))
 
     out: dict[str, pd.Series] = {}
+    off_grid = 0
     for column in table.columns:
         if column.name not in frame.columns:
             continue
@@ -74,22 +85,26 @@ def conform_batch(
             stamps = to_utc_series(
                 values, naive_zone=naive_zone, source=source, row_offset=row_offset, require_offsets=require_offsets
             )
-            fractional = (stamps.astype("int64") % 10**9) != 0
+            nanoseconds = stamps.astype("int64").to_numpy()
+            fractional = nanoseconds % 10**9 != 0
             if fractional.any():
                 raise DataValidationError(
-                    f"{where}: sub-second timestamps at {describe_rows(fractional, values, row_offset)}; "
-                    "datamgr stores whole seconds"
+                    f"{where}: sub-second timestamps at "
+                    f"{describe_rows(pd.Series(fractional), values, row_offset)}; datamgr stores whole seconds"
                 )
+            if column.name == TIMESTAMP:
+                off_grid = int(np.count_nonzero(nanoseconds % (GRID_SECONDS * 10**9)))
             out[column.name] = stamps
             continue
         if column.type.python_type is str:
             out[column.name] = _identifiers(values, where, row_offset, getattr(column.type, "length", None))
             continue
-        numbers, blank = _numeric(values)
+        numbers, blank = _numeric(values, decimal)
         bad = numbers.isna() & ~blank
         if bad.any():
+            separator = f"; the decimal separator is {decimal!r} (see --decimal)" if decimal != "." else ""
             raise DataValidationError(
-                f"{where}: {int(bad.sum())} non-numeric value(s) at {describe_rows(bad, values, row_offset)}"
+                f"{where}: {int(bad.sum())} non-numeric value(s) at {describe_rows(bad, values, row_offset)}{separator}"
             )
         infinite = pd.Series(np.isinf(numbers.to_numpy(dtype="float64", na_value=np.nan)), index=values.index)
         if infinite.any():
@@ -107,12 +122,39 @@ def conform_batch(
         else:
             out[column.name] = numbers.astype("float64")
     conformed = pd.DataFrame(out, index=frame.index)
-    return _split_impossible(conformed, limits or {}, power_ceilings or {}, source, row_offset)
+    rows, quarantined = _split_impossible(conformed, limits or {}, power_ceilings or {}, source, row_offset)
+    return ConformedBatch(rows, quarantined, tuple(unknown), off_grid)
+
+
+def _names(names: list[str], frame: pd.DataFrame) -> list[str]:
+    """Column names for messages; header cells left empty are named by their position."""
+    empty = iter(i + 1 for i, column in enumerate(frame.columns) if not str(column).strip())
+    return [name if name.strip() else f"(no name, column {next(empty)})" for name in names]
+
+
+def _did_you_mean(names: list[str], table: Table) -> str:
+    """` (did you mean Power, WindSpeed?)` for names that differ from the table's only in case."""
+    by_lower = {column.name.lower(): column.name for column in table.columns}
+    close = [by_lower[name.lower()] for name in names if name.lower() in by_lower]
+    return f" (did you mean {', '.join(close)}?)" if close else ""
+
+
+def _no_value_column(source: str, table: Table, ignored: list[str]) -> str:
+    """A file that would load rows of nothing but keys: say what it had and what the table takes."""
+    key = TIME_SERIES_KEYS[table.name]
+    takes = ", ".join(c.name for c in table.columns if c.name not in key)
+    if ignored:
+        return (
+            f"{source}: no value column left for table {table.name} once the unknown column(s) "
+            f"{', '.join(ignored)} are ignored{_did_you_mean(ignored, table)}; "
+            f"name the columns as the table does: {takes}"
+        )
+    return f"{source}: no value column, only {', '.join(key)}; table {table.name} takes {takes}"
 
 
 def _split_impossible(
     frame: pd.DataFrame, limits: Limits, power_ceilings: dict[str, float], source: str, row_offset: int
-) -> ConformedBatch:
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Move rows with a value outside its column's limits to a quarantine frame, with the reason."""
     import numpy as np
 
@@ -133,7 +175,7 @@ def _split_impossible(
     for *_, mask in checks:
         bad |= mask
     if not bad.any():
-        return ConformedBatch(frame, frame.iloc[0:0])
+        return frame, frame.iloc[0:0]
     positions = np.flatnonzero(bad)
     reasons = [
         "; ".join(f"{name}={frame[name].iat[p]} {side} {limit[p]}" for name, side, limit, mask in checks if mask[p])
@@ -143,7 +185,7 @@ def _split_impossible(
     quarantined.insert(0, "source", source)
     quarantined.insert(quarantined.columns.get_loc(TIMESTAMP) + 1, "row_number", positions + row_offset + 1)
     quarantined.insert(quarantined.columns.get_loc("row_number") + 1, "reason", reasons)
-    return ConformedBatch(frame[~bad], quarantined)
+    return frame[~bad], quarantined
 
 
 def _identifiers(values: pd.Series, where: str, row_offset: int, length: int | None) -> pd.Series:
@@ -164,12 +206,19 @@ def _identifiers(values: pd.Series, where: str, row_offset: int, length: int | N
     return text.astype(object)
 
 
-def _numeric(values: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """The column as float64, and which values were missing to begin with (NaN, empty text)."""
+def _numeric(values: pd.Series, decimal: str = ".") -> tuple[pd.Series, pd.Series]:
+    """The column as float64, and which values were missing to begin with (NaN, empty text).
+
+    With a comma decimal separator a point is not a decimal separator (nor a thousands one we
+    could trust): such values come back as NaN, so that they are refused as non-numeric.
+    """
     import pandas as pd
 
     if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
         return values.astype("float64"), values.isna()
     text = values.astype("string").str.strip()
     blank = (text.isna() | (text == "")).fillna(True).astype(bool)
+    if decimal != ".":
+        foreign = text.str.contains(".", regex=False).fillna(False).astype(bool)
+        text = text.str.replace(decimal, ".", regex=False).mask(foreign)
     return pd.to_numeric(text.mask(blank), errors="coerce").astype("float64"), blank

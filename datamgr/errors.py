@@ -1,8 +1,20 @@
-"""Domain errors: each is shown to the user as one line, `Error: <message>`, with exit code 1."""
+"""Domain errors: each is shown to the user as one line, `Error: <message>`, and carries its exit code.
+
+1 is a data, database or runtime error; 2 is a usage error (a malformed argument), found before
+any work is done.
+"""
 
 
 class DatamgrError(Exception):
     """Base of every error datamgr expects and explains to the user."""
+
+    exit_code = 1
+
+
+class UsageError(DatamgrError):
+    """A command-line argument is malformed or out of bounds: nothing was done."""
+
+    exit_code = 2
 
 
 class ConfigError(DatamgrError):
@@ -21,6 +33,10 @@ class SchemaTooNewError(DatabaseError):
     """The database was migrated by a newer datamgr than this one."""
 
 
+class TimeoutExpiredError(DatabaseError):
+    """The server did not answer within connect_timeout_s, or the write lock stayed taken past lock_timeout_s."""
+
+
 class InputFileError(DatamgrError):
     """An input file is missing, unreadable or not in a format datamgr reads."""
 
@@ -29,8 +45,8 @@ class DataValidationError(DatamgrError):
     """Rows of an input file do not fit the table they are meant for."""
 
 
-class QueryError(DatamgrError):
-    """A query argument (table, count, time range) is out of bounds."""
+class QueryError(UsageError):
+    """A query argument (table, count, time range, output file name) is malformed or out of bounds."""
 
 
 class ModelError(DatamgrError):
@@ -39,3 +55,7 @@ class ModelError(DatamgrError):
 
 class TrainingError(DatamgrError):
     """The training range does not hold enough usable rows to fit and evaluate a model."""
+
+
+class CommittedError(DatamgrError):
+    """A failure after the command's transaction committed: the message says what was stored."""

@@ -1,33 +1,54 @@
-"""Reading input files: checked up front, then read in bounded batches."""
+"""Reading input files: checked up front, then read in bounded batches.
+
+A file lands whole or not at all, so reading refuses what a feed that is still being written
+looks like: a CSV row with fewer (or more) fields than the header, a last line cut after a
+delimiter, and a file that changes while it is read.
+"""
 
 from __future__ import annotations
 
+import csv
+import os
+import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from datamgr.errors import InputFileError
+from datamgr.errors import DataValidationError, InputFileError
+from datamgr.timestamps import describe_positions, out_of_range_message
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
 BATCH_ROWS = 100_000
 READ_BUFFER_BYTES = 1 << 20
 PARQUET_MAGIC = b"PAR1"
 READABLE = ".parquet, .pq or .csv"
+DELIMITERS = (",", ";", "\t")
+SNIFF_BYTES = 1 << 16
+# A file whose last line has no newline may still be growing: after reading it, wait this long
+# and check that it did not change before trusting that last line.
+UNTERMINATED_SETTLE_S = 0.25
+STILL_WRITTEN = "(is the file still being written?)"
+_COMMA_DECIMAL = re.compile(r"\s*[+-]?\d*,\d+\s*")
 
 
 @dataclass(frozen=True)
 class InputFile:
-    """A checked input file: its path, format and row count when the format tells it up front."""
+    """A checked input file: its path, format, row count when the format tells it up front, and
+    for CSV its delimiter and decimal separator (detected or given)."""
 
     path: Path
     kind: str  # "parquet" or "csv"
     rows: int | None
+    delimiter: str = ","
+    decimal: str = "."
 
 
-def open_input(path: Path) -> InputFile:
+def open_input(path: Path, *, delimiter: str | None = None, decimal: str | None = None) -> InputFile:
     """Check that a path is a readable, non-empty Parquet or CSV file, before any database work."""
     if not path.exists():
         raise InputFileError(f"{path}: no such file")
@@ -44,7 +65,8 @@ def open_input(path: Path) -> InputFile:
     if head == PARQUET_MAGIC or suffix in (".parquet", ".pq"):
         return InputFile(path, "parquet", _parquet_rows(path))
     if suffix in (".csv", ".txt") and _looks_like_text(path):
-        return InputFile(path, "csv", None)
+        chosen_delimiter, chosen_decimal = sniff_csv(path, delimiter, decimal)
+        return InputFile(path, "csv", None, chosen_delimiter, chosen_decimal)
     raise InputFileError(f"{path}: not a Parquet or CSV file; datamgr reads {READABLE} files")
 
 
@@ -63,28 +85,238 @@ def _parquet_rows(path: Path) -> int:
         raise InputFileError(f"{path}: not a readable Parquet file ({_first_line(exc)})") from None
 
 
+def sniff_csv(path: Path, delimiter: str | None, decimal: str | None) -> tuple[str, str]:
+    """The CSV's delimiter and decimal separator: the ones given, or detected from its first lines.
+
+    The delimiter is the one of `,` `;` tab that splits the header into the most columns (and the
+    first row into as many); comma decimals (`7,5`) are recognised only when the delimiter is not a
+    comma. A header that stays one single column but holds a delimiter character is refused.
+    """
+    with path.open("rb") as handle:
+        sample = handle.read(SNIFF_BYTES).decode("utf-8-sig", errors="replace")
+    lines = sample.splitlines()
+    header = lines[0] if lines else ""
+    if not header.strip():
+        raise InputFileError(f"{path}: the first line is empty; datamgr needs the header on the first line")
+    data = [line for line in lines[1:-1] if line.strip()] if len(lines) > 2 else lines[1:2]
+    chosen = delimiter or _detect_delimiter(header, data[0] if data else None)
+    if len(_fields(header, chosen)) == 1:
+        held = [c for c in (*DELIMITERS, "|") if c in header and c != chosen]
+        if held:
+            shown = "tab" if held[0] == "\t" else repr(held[0])
+            raise InputFileError(
+                f"{path}: the header is one single column {header!r} that contains {shown}; "
+                f"if {shown} separates the columns, pass --delimiter {shown}"
+            )
+    if decimal == "," and chosen == ",":
+        raise InputFileError(
+            f"{path}: the delimiter is ',', so ',' cannot also be the decimal separator; "
+            "pass --delimiter for the file's real delimiter, or --decimal ."
+        )
+    if decimal is None:
+        comma = chosen != "," and any(
+            _COMMA_DECIMAL.fullmatch(field) for line in data for field in _fields(line, chosen)
+        )
+        decimal = "," if comma else "."
+    return chosen, decimal
+
+
+def _detect_delimiter(header: str, first_row: str | None) -> str:
+    """The candidate splitting the header into the most columns, among those the first row agrees with."""
+    best, best_score = ",", (False, 1)
+    for candidate in DELIMITERS:
+        width = len(_fields(header, candidate))
+        agrees = first_row is None or len(_fields(first_row, candidate)) == width
+        score = (agrees, width)
+        if width > 1 and score > best_score:
+            best, best_score = candidate, score
+    return best
+
+
+def _fields(line: str, delimiter: str) -> list[str]:
+    return next(csv.reader([line], delimiter=delimiter), [])
+
+
 def read_batches(source: InputFile, batch_rows: int | None = None) -> Iterator[pd.DataFrame]:
-    """Yield the file as DataFrames of at most batch_rows rows, so memory does not grow with the file."""
-    import pandas as pd
+    """Yield the file as DataFrames of at most batch_rows rows, so memory does not grow with the file.
+
+    Every frame is indexed by its rows' 0-based position among the file's data rows. At least one
+    frame is yielded (empty for a file without rows), so its columns are always checked. The file
+    must not change while it is read.
+    """
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     batch_rows = batch_rows or BATCH_ROWS
+    before = _fingerprint(source.path)
+    tail = _unterminated_tail(source) if source.kind == "csv" else None
     try:
-        if source.kind == "parquet":
-            # Streamed with a bounded read buffer: pre-buffering would read ahead row group after
-            # row group, and peak memory would grow with the file.
-            parquet = pq.ParquetFile(source.path, pre_buffer=False, buffer_size=READ_BUFFER_BYTES)
-            for batch in parquet.iter_batches(batch_size=batch_rows):
-                yield batch.to_pandas()
-        else:
-            with pd.read_csv(source.path, chunksize=batch_rows, dtype=str) as reader:
-                yield from reader
-    except (pa.ArrowException, OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        batches = _parquet_batches if source.kind == "parquet" else _csv_batches
+        rows = 0
+        for frame in batches(source, batch_rows):
+            frame.index = range(rows, rows + len(frame))
+            rows += len(frame)
+            yield frame
+    except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:
         kind = "Parquet" if source.kind == "parquet" else "CSV"
         raise InputFileError(f"{source.path}: cannot read it as {kind}: {_first_line(exc)}") from None
-    except pd.errors.EmptyDataError:
-        raise InputFileError(f"{source.path}: the file has no header and no rows") from None
+    if tail is not None:
+        if rows and tail.endswith_empty_field:
+            raise DataValidationError(
+                f"{source.path}: row {rows}, the last line, ends with an empty field and no final newline "
+                f"{STILL_WRITTEN}"
+            )
+        time.sleep(UNTERMINATED_SETTLE_S)
+    if _fingerprint(source.path) != before:
+        raise InputFileError(
+            f"{source.path}: the file changed while it was being read {STILL_WRITTEN}; "
+            "ingest it again once it is complete"
+        )
+
+
+def _fingerprint(path: Path) -> tuple[int, int]:
+    stat = os.stat(path)
+    return stat.st_size, stat.st_mtime_ns
+
+
+@dataclass(frozen=True)
+class _Tail:
+    endswith_empty_field: bool
+
+
+def _unterminated_tail(source: InputFile) -> _Tail | None:
+    """None when the CSV ends with a newline (or is one header line); else what its last line looks like."""
+    with source.path.open("rb") as handle:
+        size = handle.seek(0, os.SEEK_END)
+        handle.seek(max(0, size - SNIFF_BYTES))
+        end = handle.read()
+    if end.endswith((b"\n", b"\r")) or (size <= SNIFF_BYTES and b"\n" not in end):
+        return None
+    last = end.rsplit(b"\n", 1)[-1].decode("utf-8", errors="replace")
+    fields = _fields(last, source.delimiter)
+    return _Tail(endswith_empty_field=len(fields) > 1 and fields[-1] == "")
+
+
+def _parquet_batches(source: InputFile, batch_rows: int) -> Iterator[pd.DataFrame]:
+    """Record batches streamed with a bounded read buffer (pre-buffering would read ahead row group
+    after row group, and peak memory would grow with the file). Timestamps are checked against what
+    the store holds on the Arrow column, before pandas sees them; the pandas index a file was
+    written with (`df.set_index("Timestamps").to_parquet()`) comes back as an ordinary column."""
+    import pyarrow.parquet as pq
+
+    parquet = pq.ParquetFile(source.path, pre_buffer=False, buffer_size=READ_BUFFER_BYTES)
+    offset = 0
+    produced = False
+    for batch in parquet.iter_batches(batch_size=batch_rows):
+        _check_timestamp_range(batch, source.path, offset)
+        offset += batch.num_rows
+        produced = True
+        yield batch.to_pandas(ignore_metadata=True)
+    if not produced:
+        yield parquet.schema_arrow.empty_table().to_pandas(ignore_metadata=True)
+
+
+def _check_timestamp_range(batch: pa.RecordBatch, path: Path, offset: int) -> None:
+    """Refuse timestamps outside pandas' nanosecond range while they are still Arrow values."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    for name, column in zip(batch.schema.names, batch.columns, strict=True):
+        if not pa.types.is_timestamp(column.type):
+            continue
+        per_ns = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}[column.type.unit]
+        low, high = -((2**63 - 1) // per_ns), (2**63 - 1) // per_ns
+        ticks = pc.cast(column, pa.int64())
+        outside = pc.fill_null(pc.or_(pc.less(ticks, low), pc.greater(ticks, high)), False)
+        count = pc.sum(outside).as_py() or 0
+        if count:
+            positions = pc.indices_nonzero(outside).to_pylist()[:3]
+            shown = [str(value) for value in column.take(pa.array(positions)).to_pylist()]
+            rows = describe_positions(positions, shown, count, offset)
+            raise DataValidationError(out_of_range_message(f"{path}: column {name}", count, rows))
+
+
+def _csv_batches(source: InputFile, batch_rows: int) -> Iterator[pd.DataFrame]:
+    """Arrow's streaming CSV reader, every column as text, regrouped into frames of batch_rows rows.
+
+    A row whose field count is not the header's refuses the file.
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    names = _header(source)
+    if not _has_rows(source.path):
+        yield pa.table({name: pa.array([], pa.string()) for name in names}).to_pandas()
+        return
+    ragged: list[Any] = []
+
+    def refuse_later(row: Any) -> str:
+        ragged.append(row)
+        return "skip"
+
+    reader = pacsv.open_csv(
+        source.path,
+        read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, block_size=READ_BUFFER_BYTES),
+        parse_options=pacsv.ParseOptions(delimiter=source.delimiter, invalid_row_handler=refuse_later),
+        convert_options=pacsv.ConvertOptions(
+            column_types={name: pa.string() for name in names},
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        ),
+    )
+    pending: list[pa.RecordBatch] = []
+    held = rows = 0
+    for batch in reader:
+        if ragged:
+            _refuse_ragged(source, len(names), ragged[0].actual_columns, rows + held + batch.num_rows + 1)
+        pending.append(batch)
+        held += batch.num_rows
+        while held >= batch_rows:
+            table = pa.Table.from_batches(pending)
+            yield table.slice(0, batch_rows).to_pandas()
+            rest = table.slice(batch_rows)
+            pending, held, rows = rest.to_batches(), rest.num_rows, rows + batch_rows
+    if ragged:
+        _refuse_ragged(source, len(names), ragged[0].actual_columns, rows + held + 1)
+    if held or not rows:
+        yield pa.Table.from_batches(pending, schema=reader.schema).to_pandas()
+
+
+def _has_rows(path: Path) -> bool:
+    """Whether anything follows the header line (Arrow cannot skip a header that has no newline)."""
+    with path.open("rb") as handle:
+        handle.readline()
+        return bool(handle.read(1))
+
+
+def _header(source: InputFile) -> list[str]:
+    with source.path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
+        names = [name.strip() for name in next(csv.reader(handle, delimiter=source.delimiter), [])]
+    seen: set[str] = set()
+    for name in names:
+        if name in seen and name:
+            raise DataValidationError(f"{source.path}: column {name} appears twice in the header; keep one")
+        seen.add(name)
+    return names
+
+
+def _refuse_ragged(source: InputFile, width: int, fields: int, fallback_row: int) -> None:
+    """Name the first row whose field count is not the header's.
+
+    Arrow does not say where the row was, so the file is read again to find it; a cut last line
+    that has been completed since is the row after those read.
+    """
+    row, fields = _first_ragged_row(source, width) or (fallback_row, fields)
+    raise DataValidationError(f"{source.path}: row {row} has {fields} fields, the header has {width} {STILL_WRITTEN}")
+
+
+def _first_ragged_row(source: InputFile, width: int) -> tuple[int, int] | None:
+    with source.path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
+        records = (record for record in csv.reader(handle, delimiter=source.delimiter) if record)
+        next(records, None)
+        for row, record in enumerate(records, start=1):
+            if len(record) != width:
+                return row, len(record)
+    return None
 
 
 def _first_line(exc: BaseException) -> str:

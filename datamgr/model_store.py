@@ -21,6 +21,29 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def stored_artifact_path(path: Path, models_dir: Path) -> str:
+    """How model_runs records an artifact: relative to models_dir when inside it (so the project
+    folder can move), else absolute; never relative to the working directory `train` ran in."""
+    try:
+        return str(path.resolve().relative_to(models_dir.resolve()))
+    except ValueError:
+        return str(path.resolve())
+
+
+def resolve_artifact(stored: str, models_dir: Path) -> Path:
+    """The file a model_runs row names, from any working directory.
+
+    Rows written by older datamgr versions hold a path relative to wherever `train` ran (such as
+    data/06_models/model_….skops): found under models_dir by its name when it is there, else
+    taken as it was written.
+    """
+    path = Path(stored)
+    if path.is_absolute():
+        return path
+    candidates = [models_dir / path, models_dir / path.name, path]
+    return next((candidate for candidate in candidates if candidate.is_file()), candidates[0])
+
+
 def save_model(model: Any, path: Path) -> str:
     """Write the model atomically (temporary file, fsync, rename) and return its sha256."""
     import skops.io as sio

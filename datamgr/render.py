@@ -10,11 +10,13 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from datamgr.errors import InputFileError, QueryError
 from datamgr.rows import Rows, frame_to_rows, rows_to_frame
 
 if TYPE_CHECKING:
@@ -78,13 +80,30 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+OUTPUT_SUFFIXES = (".parquet", ".csv")
+
+
+def check_output(path: Path | None) -> None:
+    """Refuse an --output that cannot be written before the command does any work (or stores anything)."""
+    if path is None:
+        return
+    if path.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise QueryError(f"--output {path}: use a .parquet or .csv file name")
+    if path.is_dir():
+        raise QueryError(f"--output {path}: is a directory; name a .parquet or .csv file")
+    folder = next(parent for parent in path.absolute().parents if parent.exists())
+    if not folder.is_dir():
+        raise QueryError(f"--output {path}: {folder} is a file, not a folder")
+    writable = path if path.exists() else folder
+    if not os.access(writable, os.W_OK):
+        raise InputFileError(f"--output {path}: cannot write to {writable}: permission denied")
+
+
 def write_file(data: pd.DataFrame | Rows, path: Path) -> None:
     """Write to .parquet (types kept) or .csv (as `--format csv` prints it)."""
-    from datamgr.errors import InputFileError
-
     suffix = path.suffix.lower()
-    if suffix not in (".parquet", ".csv"):
-        raise InputFileError(f"--output {path}: use a .parquet or .csv file name")
+    if suffix not in OUTPUT_SUFFIXES:
+        raise QueryError(f"--output {path}: use a .parquet or .csv file name")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         if suffix == ".parquet":

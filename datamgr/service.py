@@ -15,13 +15,13 @@ from uuid import uuid4
 
 from sqlalchemy import Connection, Engine, Table
 
-from datamgr.conform import conform_batch
+from datamgr.conform import ConformedBatch, conform_batch
 from datamgr.errors import DatamgrError, DataValidationError, ModelError, QueryError, TrainingError
 from datamgr.files import InputFile, open_input, read_batches
 from datamgr.rows import Rows
-from datamgr.settings import Settings
+from datamgr.settings import MAX_INT, Settings
 from datamgr.store import repository
-from datamgr.store.engine import read_connection, write_transaction
+from datamgr.store.engine import create_database, read_connection, write_transaction
 from datamgr.store.migrate import check_schema_current, upgrade_to_head
 from datamgr.store.repository import Staging, UpsertCounts
 from datamgr.store.schema import (
@@ -46,8 +46,56 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class FileReport:
+    """What ingesting one file did, and what it left out: ignored columns, quarantined rows
+    (row number and reason of the first few) and replaced duplicates are warnings."""
+
     path: Path
     counts: UpsertCounts
+    ignored_columns: tuple[str, ...] = ()
+    first_quarantined: tuple[tuple[int, str], ...] = ()
+
+    def warnings(self, table: str) -> list[str]:
+        """One line per problem a cron job must hear of, naming the file, the count and the first rows or columns."""
+        counts, name = self.counts, f"ingest {self.path}"
+        lines = []
+        if counts.rows_read == 0:
+            lines.append(f"{name}: the file holds 0 rows; nothing to ingest")
+        if self.ignored_columns:
+            lines.append(
+                f"{name}: {len(self.ignored_columns)} column(s) ignored, not in table {table}: "
+                + _first(list(self.ignored_columns), len(self.ignored_columns), limit=10)
+            )
+        if counts.quarantined:
+            shown = [f"row {row} ({reason})" for row, reason in self.first_quarantined]
+            lines.append(
+                f"{name}: {counts.quarantined} row(s) quarantined for impossible values at "
+                f"{_first(shown, counts.quarantined)}; see `datamgr last-n 100 -t quarantine`"
+            )
+        if counts.duplicates:
+            shown = [f"row {label + 1}" for label in counts.first_duplicates[:SHOWN]]
+            lines.append(
+                f"{name}: {counts.duplicates} row(s) replaced by a later row with the same timestamp "
+                f"(duplicates collapsed to the last) at {_first(shown, counts.duplicates)}"
+            )
+        return lines
+
+
+SHOWN = 3  # how many rows a warning names
+
+
+def _first(shown: list[str], total: int, limit: int = SHOWN) -> str:
+    """`a, b, c and 4 more`."""
+    more = total - min(len(shown), limit)
+    return ", ".join(shown[:limit]) + (f" and {more} more" if more > 0 else "")
+
+
+class StrictRefusal(DataValidationError):
+    """`ingest --strict` saw warnings: the transaction is rolled back and the warnings go with the error."""
+
+    def __init__(self, warnings: list[str]) -> None:
+        more = f" (and {len(warnings) - 1} more warning(s))" if len(warnings) > 1 else ""
+        super().__init__(f"--strict: {warnings[0]}{more}; nothing was written")
+        self.warnings = warnings
 
 
 @dataclass(frozen=True)
@@ -72,6 +120,9 @@ class IngestReport:
             total = total + report.counts
         return total
 
+    def warnings(self) -> list[str]:
+        return [line for report in self.files for line in report.warnings(self.table)]
+
 
 def _table(settings: Settings, name: str | None, allowed: tuple[str, ...] = TIME_SERIES_TABLES) -> Table:
     """The --table asked for, or data_manager.raw_data_table_name; looked up in the schema, never formatted."""
@@ -81,27 +132,35 @@ def _table(settings: Settings, name: str | None, allowed: tuple[str, ...] = TIME
 def init_db(engine: Engine, settings: Settings, *, load_history: bool = True) -> InitReport:
     """Migrate to head and, when raw_data is empty, load the history file; all in one transaction.
 
-    Safe to run again: a migrated database is left as it is, and history is never loaded twice.
+    Safe to run again: a migrated database is left as it is, history is never loaded twice, and
+    the history file is not even looked at unless it is loaded. A failure leaves no new database
+    file behind (see create_database).
     """
     history_path = settings.data_manager.history_data_path
-    source = open_input(history_path) if load_history else None
-    with write_transaction(engine) as connection:
-        before, after = upgrade_to_head(connection, default_turbine_id=settings.data_manager.default_turbine_id)
-        repository.sync_turbines(connection, configured_turbines(settings))
-        existing = repository.count_rows(connection, raw_data)
-        if source is None:
-            return InitReport(before, after, None, None, existing, "--no-history")
-        if existing:
-            return InitReport(
-                before,
-                after,
-                history_path,
-                None,
-                existing,
-                f"raw_data already holds {existing} rows",
+
+    def migrate_and_load(target: Engine) -> InitReport:
+        with write_transaction(target) as connection:
+            before, after = upgrade_to_head(connection, default_turbine_id=settings.data_manager.default_turbine_id)
+            repository.sync_turbines(connection, configured_turbines(settings))
+            existing = repository.count_rows(connection, raw_data)
+            if not load_history:
+                return InitReport(before, after, None, None, existing, "--no-history")
+            if existing:
+                return InitReport(
+                    before,
+                    after,
+                    history_path,
+                    None,
+                    existing,
+                    f"raw_data already holds {existing} rows",
+                )
+            source = open_input(history_path)
+            counts = _upsert_file(
+                connection, source, raw_data, settings, ignore_unknown=False, progress=None, turbine=None
             )
-        counts = _upsert_file(connection, source, raw_data, settings, ignore_unknown=False, progress=None, turbine=None)
-        return InitReport(before, after, history_path, counts, repository.count_rows(connection, raw_data))
+            return InitReport(before, after, history_path, counts, repository.count_rows(connection, raw_data))
+
+    return create_database(engine, migrate_and_load)
 
 
 def ingest_files(
@@ -111,30 +170,42 @@ def ingest_files(
     *,
     table_name: str | None = None,
     ignore_unknown: bool = False,
+    strict: bool = False,
+    replace_blanks: bool = False,
+    delimiter: str | None = None,
+    decimal: str | None = None,
     progress: Progress | None = None,
     turbine: str | None = None,
 ) -> IngestReport:
     """Upsert every file into the table in one transaction: all files land, or none does.
 
-    Rows of a file without a turbine_id column belong to `turbine`, or to the default turbine.
+    With strict, any warning (quarantined rows, collapsed duplicates, a file without rows,
+    ignored columns) refuses the whole run. CSV delimiter and decimal separator are detected
+    unless given. Rows of a file without a turbine_id column belong to `turbine`, or to the
+    default turbine.
     """
     table = _table(settings, table_name, INGEST_TABLES)
-    sources = [open_input(path) for path in paths]
+    sources = [open_input(path, delimiter=delimiter, decimal=decimal) for path in paths]
     report = IngestReport(table.name)
     with write_transaction(engine) as connection:
         check_schema_current(connection)
         repository.sync_turbines(connection, configured_turbines(settings))
         for source in sources:
-            counts = _upsert_file(
-                connection,
-                source,
-                table,
-                settings,
-                ignore_unknown=ignore_unknown,
-                progress=progress,
-                turbine=turbine,
+            report.files.append(
+                _ingest_file(
+                    connection,
+                    source,
+                    table,
+                    settings,
+                    ignore_unknown=ignore_unknown,
+                    replace_blanks=replace_blanks,
+                    progress=progress,
+                    turbine=turbine,
+                )
             )
-            report.files.append(FileReport(source.path, counts))
+        warnings = report.warnings()
+        if strict and warnings:
+            raise StrictRefusal(warnings)
         log.debug("committing")
     return report
 
@@ -149,6 +220,30 @@ def _upsert_file(
     progress: Progress | None,
     turbine: str | None,
 ) -> UpsertCounts:
+    """The counts of `_ingest_file` with the default rules (blanks keep stored values)."""
+    return _ingest_file(
+        connection,
+        source,
+        table,
+        settings,
+        ignore_unknown=ignore_unknown,
+        replace_blanks=False,
+        progress=progress,
+        turbine=turbine,
+    ).counts
+
+
+def _ingest_file(
+    connection: Connection,
+    source: InputFile,
+    table: Table,
+    settings: Settings,
+    *,
+    ignore_unknown: bool,
+    replace_blanks: bool,
+    progress: Progress | None,
+    turbine: str | None,
+) -> FileReport:
     """Read a file batch by batch, conform each batch, and upsert the rows into the table.
 
     Source columns are renamed by data_manager.column_map first. Rows with physically impossible
@@ -156,11 +251,12 @@ def _upsert_file(
     """
     options = settings.data_manager
     refused: list[Staging] = []  # the quarantine staging of the latest pass over the file
+    seen = _FileNotes()
     ceilings = {t: rated * options.power_limit_ratio for t, rated in repository.rated_powers(connection).items()}
-    seen: set[str] = set()
 
     def conformed_batches() -> Iterator[pd.DataFrame]:
         refused.clear()
+        seen.reset()
         offset = 0
         for batch in read_batches(source):
             batch = with_turbine(map_columns(batch, options.column_map), turbine or options.default_turbine_id)
@@ -173,10 +269,10 @@ def _upsert_file(
                 require_offsets=options.require_offsets,
                 ignore_unknown=ignore_unknown,
                 limits=options.limits,
+                decimal=source.decimal,
                 power_ceilings=ceilings,
             )
-            seen.update(conformed.rows[TURBINE].unique())
-            seen.update(conformed.quarantined[TURBINE].unique())
+            seen.add(conformed)
             if len(conformed.quarantined):
                 rejected = conformed.quarantined.assign(created_at=datetime.now(UTC))
                 if not refused:
@@ -188,12 +284,37 @@ def _upsert_file(
                 progress(len(batch))
             yield conformed.rows
 
-    counts = repository.upsert(connection, table, conformed_batches)
-    repository.sync_turbines(connection, {}, seen)
-    if not refused:
-        return counts
-    refused[0].merge()
-    return replace(counts, rows_read=counts.rows_read + refused[0].rows, quarantined=refused[0].rows)
+    counts = replace(
+        repository.upsert(connection, table, conformed_batches, replace_blanks=replace_blanks),
+        off_grid=seen.off_grid,
+    )
+    repository.sync_turbines(connection, {}, seen.turbines)
+    if refused:
+        refused[0].merge()
+        counts = replace(counts, rows_read=counts.rows_read + refused[0].rows, quarantined=refused[0].rows)
+    return FileReport(source.path, counts, seen.ignored, tuple(seen.first_quarantined))
+
+
+@dataclass
+class _FileNotes:
+    """What the conformed batches of one pass over a file said beyond their rows."""
+
+    ignored: tuple[str, ...] = ()
+    off_grid: int = 0
+    first_quarantined: list[tuple[int, str]] = field(default_factory=list)
+    turbines: set[str] = field(default_factory=set)
+
+    def reset(self) -> None:
+        self.ignored, self.off_grid, self.first_quarantined, self.turbines = (), 0, [], set()
+
+    def add(self, batch: ConformedBatch) -> None:
+        self.turbines.update(batch.rows[TURBINE].unique(), batch.quarantined[TURBINE].unique())
+        self.ignored = self.ignored or batch.ignored
+        self.off_grid += batch.off_grid
+        room = SHOWN - len(self.first_quarantined)
+        if room > 0 and len(batch.quarantined):
+            head = batch.quarantined.head(room)
+            self.first_quarantined += list(zip(head["row_number"].tolist(), head["reason"].tolist(), strict=True))
 
 
 def configured_turbines(settings: Settings) -> dict[str, dict[str, object]]:
@@ -236,23 +357,45 @@ def last_n(
     engine: Engine, settings: Settings, n: int, *, table_name: str | None = None, turbine: str | None = None
 ) -> Rows:
     """The n newest rows of one turbine, or of each turbine, oldest first (as Rows: printing needs no pandas)."""
-    if n <= 0:
-        raise QueryError(f"N must be a positive number of rows, got {n}")
+    check_count("N", n)
     table = _table(settings, table_name)
     with read_connection(engine) as connection:
         check_schema_current(connection)
         return repository.last_n_rows(connection, table, n, _turbine_ids(connection, turbine))
 
 
-def resolve_range(settings: Settings, start: str | None, end: str | None) -> tuple[datetime, datetime]:
-    """The inclusive range asked for, defaulting to training_pipeline's; start after end is an error."""
+def check_count(name: str, n: int) -> None:
+    """A count of rows must be positive and fit the database's integers: a usage error otherwise."""
+    if n <= 0:
+        raise QueryError(f"{name} must be a positive number of rows, got {n}")
+    if n > MAX_INT:
+        raise QueryError(f"{name} must be at most {MAX_INT} rows, got {n}")
+
+
+def resolve_range(settings: Settings, start: str | None, end: str | None) -> tuple[datetime, datetime | None]:
+    """The inclusive range asked for; None as the end means "up to the newest row".
+
+    Neither given: training_pipeline's range. Only --start: up to the newest row. Only --end:
+    from training_pipeline.start_timestamp. Start after end is a usage error.
+    """
     zone = settings.data_manager.naive_timezone
     training = settings.training_pipeline
     start_at = parse_instant(start or training.start_timestamp, naive_zone=zone, what="--start")
+    if start is not None and end is None:
+        return start_at, None
     end_at = parse_instant(end or training.end_timestamp, naive_zone=zone, what="--end")
     if start_at > end_at:
-        raise QueryError(f"--start {start_at:%Y-%m-%dT%H:%M:%SZ} is after --end {end_at:%Y-%m-%dT%H:%M:%SZ}")
+        first = "--start" if start else "training_pipeline.start_timestamp"
+        last = "--end" if end else "training_pipeline.end_timestamp"
+        raise QueryError(f"{first} {format_instant(start_at)} is after {last} {format_instant(end_at)}")
     return start_at, end_at
+
+
+def _range_end(connection: Connection, table: Table, start_at: datetime, end_at: datetime | None) -> datetime:
+    """The end of a range: as given, or the newest row of the table (the start when it is empty)."""
+    if end_at is not None:
+        return end_at
+    return repository.latest_timestamp(connection, table) or start_at
 
 
 def time_range(
@@ -270,7 +413,8 @@ def time_range(
     with read_connection(engine) as connection:
         check_schema_current(connection)
         chosen = None if turbine is None else _turbine_ids(connection, turbine)
-        return repository.between(connection, table, start_at, end_at, chosen)
+        last = _range_end(connection, table, start_at, end_at)
+        return repository.between(connection, table, start_at, last, chosen)
 
 
 def export_table(
@@ -300,11 +444,18 @@ def total_rows(paths: Sequence[Path]) -> int | None:
 
 @dataclass(frozen=True)
 class TrainedModel:
+    """One turbine's model from a train run: newly fitted (result set) or up to date (result None)."""
+
     turbine_id: str
     model_id: int
     artifact_path: Path
     rows_in_range: int
-    result: TrainingResult
+    result: TrainingResult | None
+    metrics: dict[str, Any]
+
+    @property
+    def up_to_date(self) -> bool:
+        return self.result is None
 
 
 @dataclass(frozen=True)
@@ -322,46 +473,88 @@ def train(
     end: str | None = None,
     *,
     turbine: str | None = None,
+    force: bool = False,
     stage: Stage | None = None,
 ) -> TrainReport:
     """Fit one model per turbine (or for the one asked for) on the range, evaluate each on its
     time-ordered holdout, save the artifacts and register them.
 
-    A turbine without enough rows in the range is skipped (and reported) unless it was asked for
-    by name. The fits run outside any transaction; only the registration is a (short) write.
+    A turbine whose newest model was trained on the same range, the same data (digest), estimator
+    and parameters is up to date: nothing is trained for it (a nightly cron retrain of unchanged
+    data stores nothing), unless force is set. A turbine without enough rows in the range is
+    skipped (and reported) unless it was asked for by name. The fits run outside any transaction;
+    only the registration is a (short) write.
     """
+    from datamgr.model_store import resolve_artifact
     from datamgr.pipelines.features import load_training_data_from_db
 
     say = stage or (lambda _name: None)
-    start_at, end_at = resolve_range(settings, start, end)
+    options = settings.training_pipeline
+    start_at, wanted_end = resolve_range(settings, start, end)
     with read_connection(engine) as connection:
         check_schema_current(connection)
         chosen = _turbine_ids(connection, turbine)
+        end_at = _range_end(connection, raw_data, start_at, wanted_end)
+    if not chosen:
+        raise TrainingError(
+            f"no rows between {format_instant(start_at)} and {format_instant(end_at)}; "
+            "ingest data for that range or change --start/--end"
+        )
     fitted: list[tuple[str, int, TrainingResult]] = []
+    current: list[TrainedModel] = []
     skipped: dict[str, str] = {}
     for turbine_id in chosen:
         say(f"{turbine_id}: loading the training range")
         with read_connection(engine) as connection:
             data = load_training_data_from_db(connection, start_at, end_at, turbine_id)
+            newest = repository.get_model_run(connection, None, turbine_id)
         try:
             if data.empty:
                 raise TrainingError(
                     f"no rows of turbine {turbine_id} between {format_instant(start_at)} and "
                     f"{format_instant(end_at)}; ingest data for that range or change --start/--end"
                 )
+            if newest is not None and not force and _up_to_date(newest, data, settings, start_at, end_at):
+                artifact = resolve_artifact(newest["artifact_path"], options.models_dir)
+                current.append(TrainedModel(turbine_id, newest["id"], artifact, len(data), None, newest["metrics"]))
+                continue
             fitted.append((turbine_id, len(data), _fit(data, settings, turbine_id, stage)))
         except TrainingError as exc:
             if turbine is not None or len(chosen) == 1:
                 raise
             skipped[turbine_id] = str(exc)
-    if not fitted:
+    if not fitted and not current:
         raise TrainingError(
             f"no turbine has enough rows between {format_instant(start_at)} and {format_instant(end_at)} "
             "to train on; ingest data for that range or change --start/--end"
         )
     say("saving the models")
-    models = _register(engine, settings, fitted, start_at, end_at)
-    return TrainReport(start_at, end_at, models, skipped)
+    models = current + _register(engine, settings, fitted, start_at, end_at)
+    return TrainReport(start_at, end_at, sorted(models, key=lambda m: m.turbine_id), skipped)
+
+
+def _up_to_date(
+    newest: dict[str, Any], data: pd.DataFrame, settings: Settings, start_at: datetime, end_at: datetime
+) -> bool:
+    """Whether the turbine's newest model saw exactly this range, data, estimator and parameters
+    (and its features are still datamgr's), with its artifact in place."""
+    from datamgr.model_store import resolve_artifact
+    from datamgr.pipelines.features import FEATURES
+    from datamgr.pipelines.training import data_digest
+
+    options = settings.training_pipeline
+    same = {
+        "train_start": start_at,
+        "train_end": end_at,
+        "data_digest": data_digest(data),
+        "estimator": options.estimator,
+        "params": options.params,
+    }
+    return (
+        all(newest[key] == value for key, value in same.items())
+        and set(newest["features"]) <= set(FEATURES)
+        and resolve_artifact(newest["artifact_path"], options.models_dir).is_file()
+    )
 
 
 def _fit(data: pd.DataFrame, settings: Settings, turbine_id: str, stage: Stage | None) -> TrainingResult:
@@ -378,49 +571,66 @@ def _register(
     start_at: datetime,
     end_at: datetime,
 ) -> list[TrainedModel]:
-    """Save each artifact (atomically), then register them all in one short write transaction."""
-    from datamgr.model_store import save_model
+    """Save each artifact (atomically), then register them all in one short write transaction.
 
-    saved = []
-    for turbine_id, rows, result in fitted:
-        created_at = datetime.now(UTC)
-        name = f"model_{turbine_id}_{created_at:%Y%m%dT%H%M%S}_{uuid4().hex[:8]}.skops"
-        artifact = settings.training_pipeline.models_dir / name
-        saved.append((turbine_id, rows, result, created_at, artifact, save_model(result.model, artifact)))
-    models = []
-    with write_transaction(engine) as connection:
-        for turbine_id, rows, result, created_at, artifact, sha256 in saved:
-            model_id = repository.insert_model_run(
-                connection,
-                {
-                    TURBINE: turbine_id,
-                    "created_at": created_at,
-                    "estimator": result.estimator,
-                    "params": result.params,
-                    "features": result.features,
-                    "train_start": start_at,
-                    "train_end": end_at,
-                    "row_count": rows,
-                    "data_digest": result.data_digest,
-                    "metrics": {
-                        **result.metrics,
-                        "rows_fit": result.rows_fit,
-                        "rows_holdout": result.rows_holdout,
-                        "rows_without_target": result.rows_without_target,
+    If the registration fails, the artifacts are removed: a file no model_runs row names would
+    only take space.
+    """
+    from datamgr.model_store import save_model, stored_artifact_path
+
+    models_dir = settings.training_pipeline.models_dir
+    saved: list[tuple[str, int, TrainingResult, datetime, Path, str]] = []
+    try:
+        for turbine_id, rows, result in fitted:
+            created_at = datetime.now(UTC)
+            artifact = models_dir / f"model_{turbine_id}_{created_at:%Y%m%dT%H%M%S}_{uuid4().hex[:8]}.skops"
+            saved.append((turbine_id, rows, result, created_at, artifact, save_model(result.model, artifact)))
+        models = []
+        with write_transaction(engine) as connection:
+            for turbine_id, rows, result, created_at, artifact, sha256 in saved:
+                model_id = repository.insert_model_run(
+                    connection,
+                    {
+                        TURBINE: turbine_id,
+                        "created_at": created_at,
+                        "estimator": result.estimator,
+                        "params": result.params,
+                        "features": result.features,
+                        "train_start": start_at,
+                        "train_end": end_at,
+                        "row_count": rows,
+                        "data_digest": result.data_digest,
+                        "metrics": _stored_metrics(result),
+                        "artifact_path": stored_artifact_path(artifact, models_dir),
+                        "artifact_sha256": sha256,
                     },
-                    "artifact_path": str(artifact),
-                    "artifact_sha256": sha256,
-                },
-            )
-            models.append(TrainedModel(turbine_id, model_id, artifact, rows, result))
-    return models
+                )
+                models.append(TrainedModel(turbine_id, model_id, artifact, rows, result, result.metrics))
+        return models
+    except BaseException:
+        for *_, artifact, _sha in saved:
+            artifact.unlink(missing_ok=True)
+        raise
+
+
+def _stored_metrics(result: TrainingResult) -> dict[str, Any]:
+    return {
+        **result.metrics,
+        "rows_fit": result.rows_fit,
+        "rows_holdout": result.rows_holdout,
+        "rows_without_target": result.rows_without_target,
+    }
 
 
 @dataclass(frozen=True)
 class TurbinePrediction:
+    """What predict did for one turbine: its model, the upsert counts, and the rows it could not predict."""
+
     turbine_id: str
     model_id: int
     counts: UpsertCounts
+    without_features: int = 0  # rows with no value for any of the model's features: not predicted
+    first_without_features: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -455,21 +665,23 @@ def predict(
     the predictions with their lineage.
 
     Batch form (cron): turbines without a model are named and skipped; a turbine whose newest row
-    its model already predicted is skipped. Range form (backfill): every row in [start, end],
-    read and written batch by batch, so memory does not grow with the range; one transaction per
-    turbine, and predicting again changes nothing.
+    its model already predicted is skipped, its model not even loaded. Range form (backfill):
+    every row in [start, end], read and written batch by batch, so memory does not grow with the
+    range; one transaction per turbine; predicting again changes nothing.
     """
     size = batch_size if batch_size is not None else settings.inference_pipeline.batch_size
-    if size <= 0:
-        raise QueryError(f"--batch-size must be a positive number of rows, got {size}")
-    backfill = start is not None or end is not None
-    span = resolve_range(settings, start, end) if backfill else None
+    check_count("--batch-size", size)
     wanted = model_id if model_id is not None else settings.inference_pipeline.model_id
+    if wanted is not None and not 0 < wanted <= MAX_INT:
+        raise QueryError(f"--model-id {wanted} is not a model id; `datamgr models` lists the trained ones")
+    span = resolve_range(settings, start, end) if start is not None or end is not None else None
+    up_to_date: dict[str, datetime] = {}
     with read_connection(engine) as connection:
         check_schema_current(connection)
         plan, without_model = _models_to_use(connection, wanted, turbine)
-        up_to_date: dict[str, datetime] = {}
-        if span is None:
+        if span is not None:
+            span = (span[0], _range_end(connection, raw_data, span[0], span[1]))
+        else:
             for turbine_id, run in list(plan.items()):
                 newest = repository.newest_timestamp(connection, raw_data, turbine_id)
                 done = repository.newest_timestamp(connection, predictions_table, turbine_id, run["id"])
@@ -477,8 +689,8 @@ def predict(
                     up_to_date[turbine_id] = done
                     del plan[turbine_id]
     if span is None:
-        return _predict_newest(engine, plan, size, without_model, up_to_date)
-    return _predict_range(engine, plan, span, without_model)
+        return _predict_newest(engine, settings, plan, size, without_model, up_to_date)
+    return _predict_range(engine, settings, plan, (span[0], span[1]), without_model)
 
 
 def _models_to_use(
@@ -500,35 +712,46 @@ def _models_to_use(
             without.append(turbine_id)
         else:
             plan[turbine_id] = run
-    if not plan and not without:
-        raise ModelError("no turbine has data yet; ingest some, then run `datamgr train`")
     if not plan:
-        raise ModelError(f"no trained model yet for {', '.join(without)}; run `datamgr train` first")
+        named = f" for {', '.join(without)}" if without else ""
+        raise ModelError(f"no trained model yet{named}; run `datamgr train` first")
     return plan, without
 
 
-def _predicted(run: dict[str, Any], data: pd.DataFrame, model: Any) -> pd.DataFrame:
-    """The pipeline for one turbine's rows: features -> predictions -> the predictions table's shape."""
+def _load(settings: Settings, run: dict[str, Any]) -> Any:
+    from datamgr.model_store import load_model, resolve_artifact
+
+    artifact = resolve_artifact(run["artifact_path"], settings.training_pipeline.models_dir)
+    return load_model(artifact, run["artifact_sha256"], model_id=run["id"])
+
+
+def _predicted(run: dict[str, Any], data: pd.DataFrame, model: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One turbine's rows -> its predictions in the table's shape, and the rows without any feature."""
+    from datamgr.pipelines.features import rows_with_features
     from datamgr.pipelines.inference import get_data_timestamps, prediction_frame
     from datamgr.pipelines.inference import predict as predict_node
 
-    return prediction_frame(
-        predict_node(model, data),
-        get_data_timestamps(data),
+    usable, blank = rows_with_features(data, run["features"])
+    frame = prediction_frame(
+        predict_node(model, usable, run["features"]),
+        get_data_timestamps(usable),
         model_id=run["id"],
         turbine_id=run[TURBINE],
         created_at=datetime.now(UTC),
     )
+    return frame, blank
 
 
-def _load(run: dict[str, Any]) -> Any:
-    from datamgr.model_store import load_model
+def _turbine_prediction(run: dict[str, Any], counts: UpsertCounts, blank: list[pd.DataFrame]) -> TurbinePrediction:
+    from datamgr.pipelines.inference import get_data_timestamps
 
-    return load_model(Path(run["artifact_path"]), run["artifact_sha256"], model_id=run["id"])
+    first = [format_instant(stamp) for part in blank for stamp in get_data_timestamps(part)][:SHOWN]
+    return TurbinePrediction(run[TURBINE], run["id"], counts, sum(len(part) for part in blank), tuple(first))
 
 
 def _predict_newest(
     engine: Engine,
+    settings: Settings,
     plan: dict[str, dict[str, Any]],
     size: int,
     without_model: list[str],
@@ -540,23 +763,26 @@ def _predict_newest(
     from datamgr.pipelines.features import get_last_n_points_from_db
     from datamgr.pipelines.inference import save_predictions_to_db
 
-    frames = {}
+    predicted: dict[str, tuple[pd.DataFrame, pd.DataFrame]] = {}
     for turbine_id, run in plan.items():
         with read_connection(engine) as connection:
             data = get_last_n_points_from_db(connection, size, turbine_id)
-        frames[turbine_id] = _predicted(run, data, _load(run))
+        predicted[turbine_id] = _predicted(run, data, _load(settings, run))
     done = []
     with write_transaction(engine) as connection:
-        for turbine_id, frame in frames.items():
-            done.append(
-                TurbinePrediction(turbine_id, plan[turbine_id]["id"], save_predictions_to_db(connection, frame))
-            )
-    shown = pd.concat(frames.values(), ignore_index=True) if frames else _no_predictions()
+        for turbine_id, (frame, blank) in predicted.items():
+            done.append(_turbine_prediction(plan[turbine_id], save_predictions_to_db(connection, frame), [blank]))
+    frames = [frame for frame, _ in predicted.values()]
+    shown = pd.concat(frames, ignore_index=True) if frames else _no_predictions()
     return PredictReport(shown, done, without_model, up_to_date)
 
 
 def _predict_range(
-    engine: Engine, plan: dict[str, dict[str, Any]], span: tuple[datetime, datetime], without_model: list[str]
+    engine: Engine,
+    settings: Settings,
+    plan: dict[str, dict[str, Any]],
+    span: tuple[datetime, datetime],
+    without_model: list[str],
 ) -> PredictReport:
     """A backfill: each turbine's rows in the range, batch by batch, in one write transaction per turbine."""
     from datamgr.pipelines.features import load_batches_from_db
@@ -564,12 +790,14 @@ def _predict_range(
 
     done = []
     for turbine_id, run in plan.items():
-        model = _load(run)
-        counts = UpsertCounts()
+        model = _load(settings, run)
+        counts, blank = UpsertCounts(), []
         with write_transaction(engine) as connection:
             for data in load_batches_from_db(connection, span[0], span[1], turbine_id, RANGE_BATCH_ROWS):
-                counts = counts + save_predictions_to_db(connection, _predicted(run, data, model))
-        done.append(TurbinePrediction(turbine_id, run["id"], counts))
+                frame, missing = _predicted(run, data, model)
+                counts = counts + save_predictions_to_db(connection, frame)
+                blank.append(missing)
+        done.append(_turbine_prediction(run, counts, blank))
     return PredictReport(_no_predictions(), done, without_model, {})
 
 
@@ -639,19 +867,20 @@ MODEL_LIST_COLUMNS = [
 
 
 def metrics_frame(report: TrainReport) -> pd.DataFrame:
-    """One row per trained model: its holdout metrics beside its binned power curve's."""
+    """One row per model of a train run: its holdout metrics beside its binned power curve's."""
     import pandas as pd
 
     rows = []
     for item in report.models:
-        model, baseline = item.result.metrics["model"], item.result.metrics["baseline"]
+        model, baseline = item.metrics["model"], item.metrics["baseline"]
         rows.append(
             {
                 TURBINE: item.turbine_id,
                 "model_id": item.model_id,
-                "rows_fit": item.result.rows_fit,
-                "rows_holdout": item.result.rows_holdout,
-                "features": len(item.result.features),
+                "trained": "up to date" if item.up_to_date else "new",
+                "rows_fit": item.metrics.get("rows_fit"),
+                "rows_holdout": item.metrics.get("rows_holdout"),
+                "features": None if item.result is None else len(item.result.features),
                 "mae_kw": model["mae"],
                 "baseline_mae_kw": baseline["mae"],
                 "rmse_kw": model["rmse"],

@@ -1,28 +1,36 @@
-"""Settings: config/parameters.yml, overridden by DATAMGR_* environment variables, overridden by CLI options.
+"""Settings: the config file, overridden by DATAMGR_* environment variables, overridden by CLI options.
 
 Nested keys are reached from the environment with a double underscore, for example
 DATAMGR_INFERENCE_PIPELINE__BATCH_SIZE=64 or DATAMGR_DATA_MANAGER__DB_PATH=/srv/scada.db.
-Relative paths are taken from the current working directory, as the lesson's layout expects.
+An empty variable counts as unset. A dict-valued variable (JSON, such as
+DATAMGR_TRAINING_PIPELINE__PARAMS='{"alpha": 1.0}') replaces the file's value whole: merging
+would leave keys from the file that the new value never meant to keep.
+
+Paths, so that cron can run datamgr from any directory: a relative path written in the config
+file (and a default, when a config file is in use) is taken from the project folder, which is the
+folder of the config file, or its parent when that folder is named `config` (the lesson's
+PROJECT/config/parameters.yml). A relative path given in an environment variable or on the
+command line is taken from the working directory, as any shell command's would be.
 """
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from pydantic_settings import (
-    BaseSettings,
-    InitSettingsSource,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-)
 
 from datamgr.errors import ConfigError
 
 DEFAULT_CONFIG_PATH = Path("config/parameters.yml")
 ENV_PREFIX = "DATAMGR_"
+# Read by the command line itself (as --config and --log-format), not settings.
+CLI_ONLY_ENV = frozenset({"CONFIG", "LOG_FORMAT"})
+# What an option overriding a setting is called, for error messages.
+OPTION_NAMES = {"db_url": "--db-url"}
 
 
 class _Section(BaseModel):
@@ -69,6 +77,10 @@ class DataManagerSettings(_Section):
     predictions_table_name: str = "predictions"
     naive_timezone: str = "UTC"
     require_offsets: bool = False
+    # A server that accepts the connection but never answers must not hang cron.
+    connect_timeout_s: int = Field(10, ge=1)
+    # How long a writer waits for another's write lock before giving up.
+    lock_timeout_s: int = Field(60, ge=1)
     limits: dict[str, tuple[float | None, float | None]] = Field(default_factory=lambda: dict(DEFAULT_LIMITS))
     # The turbine of rows that name none (files without a turbine_id column, the lesson's single turbine).
     default_turbine_id: str = Field("T01", pattern=TURBINE_ID_PATTERN)
@@ -135,21 +147,46 @@ class TrainingPipelineSettings(_Section):
         # YAML turns an unquoted 2007-07-29 03:10:00 into a datetime; keep one form.
         return value.isoformat(sep=" ") if hasattr(value, "isoformat") else value
 
+    @field_validator("start_timestamp", "end_timestamp")
+    @classmethod
+    def _parses(cls, value: str) -> str:
+        # Checked here so that a bad value is blamed on the file or variable it came from.
+        from datamgr.timestamps import EXAMPLE, parse_instant
+
+        try:
+            parse_instant(value)
+        except ConfigError:
+            pass  # only a zone can raise it, and the zone is checked with its own setting
+        except Exception:
+            raise ValueError(f"not a valid timestamp; use ISO 8601 such as {EXAMPLE}") from None
+        return value
+
+
+# The largest count or id a database integer holds (SQL's BIGINT).
+MAX_INT = 2**63 - 1
+
 
 class InferencePipelineSettings(_Section):
-    batch_size: int = Field(32, gt=0)
-    model_id: int | None = None
+    batch_size: int = Field(32, gt=0, le=MAX_INT)
+    model_id: int | None = Field(None, ge=1, le=MAX_INT)
 
 
-class Settings(BaseSettings):
-    """Everything datamgr reads from config/parameters.yml and the environment."""
+SECTIONS: dict[str, type[_Section]] = {
+    "data_manager": DataManagerSettings,
+    "training_pipeline": TrainingPipelineSettings,
+    "inference_pipeline": InferencePipelineSettings,
+}
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid")
+
+class Settings(BaseModel):
+    """Everything datamgr reads from the config file, the environment and the options."""
+
+    model_config = ConfigDict(extra="forbid")
 
     db_url: str | None = None
-    data_manager: DataManagerSettings = DataManagerSettings()
-    training_pipeline: TrainingPipelineSettings = TrainingPipelineSettings()
-    inference_pipeline: InferencePipelineSettings = InferencePipelineSettings()
+    data_manager: DataManagerSettings = Field(default_factory=DataManagerSettings)
+    training_pipeline: TrainingPipelineSettings = Field(default_factory=TrainingPipelineSettings)
+    inference_pipeline: InferencePipelineSettings = Field(default_factory=InferencePipelineSettings)
     turbines: dict[str, TurbineSettings] = Field(default_factory=dict)
 
     @field_validator("turbines")
@@ -192,47 +229,160 @@ def read_config_file(path: Path) -> dict[str, Any]:
     return values
 
 
-def load_settings(config_path: Path | None = None, **overrides: Any) -> Settings:
+def project_dir(config_path: Path) -> Path:
+    """The folder relative paths in a config file are taken from (see the module's docstring)."""
+    folder = config_path.parent
+    return folder.parent if folder.name == "config" else folder
+
+
+Key = tuple[str, ...]
+
+
+def load_settings(
+    config_path: Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    config_from_env: bool = False,
+    **overrides: Any,
+) -> Settings:
     """Build the settings: file < environment < the overrides given here (CLI options).
 
-    Without an explicit path, config/parameters.yml is read when it exists and the built-in
-    defaults (the lesson's values) are used when it does not.
+    Without an explicit path (argument or DATAMGR_CONFIG), config/parameters.yml is read when it
+    exists, and the built-in defaults (the lesson's values) are used when it does not.
+    config_from_env says that config_path is DATAMGR_CONFIG's value, for error messages.
     """
-    env_path = os.environ.get(f"{ENV_PREFIX}CONFIG")
-    explicit = config_path or (Path(env_path) if env_path else None)
-    path = explicit or DEFAULT_CONFIG_PATH
-    file_values = read_config_file(path) if explicit or path.exists() else {}
-
-    class _FromFile(Settings):
-        @classmethod
-        def settings_customise_sources(
-            cls,
-            settings_cls: type[BaseSettings],
-            init_settings: PydanticBaseSettingsSource,
-            env_settings: PydanticBaseSettingsSource,
-            dotenv_settings: PydanticBaseSettingsSource,
-            file_secret_settings: PydanticBaseSettingsSource,
-        ) -> tuple[PydanticBaseSettingsSource, ...]:
-            return (
-                init_settings,
-                env_settings,
-                InitSettingsSource(settings_cls, init_kwargs=file_values),
-            )
-
-    given = {key: value for key, value in overrides.items() if value is not None}
+    environ = os.environ if environ is None else environ
+    env_path = environ.get(f"{ENV_PREFIX}CONFIG")
+    if config_path is None and env_path:
+        config_path, config_from_env = Path(env_path), True
+    path = config_path or DEFAULT_CONFIG_PATH
+    from_file = config_path is not None or path.exists()
     try:
-        return _FromFile(**given)
+        merged = read_config_file(path) if from_file else {}
+    except ConfigError as exc:
+        raise ConfigError(f"{ENV_PREFIX}CONFIG: {exc}" if config_from_env else str(exc)) from None
+
+    sources: dict[Key, str] = {}  # the env var or option each overridden key came from
+    for key, (name, value) in env_values(environ).items():
+        _put(merged, key, value)
+        sources[key] = name
+    for option, value in overrides.items():
+        if value is not None:
+            merged[option] = value
+            sources[(option,)] = OPTION_NAMES.get(option, f"option {option}")
+    try:
+        settings = Settings.model_validate(merged)
     except ValidationError as exc:
-        raise ConfigError(_describe_validation_error(exc, path)) from None
+        raise ConfigError(_describe_validation_error(exc, str(path), sources)) from None
+    return _resolve_paths(settings, project_dir(path), sources) if from_file else settings
 
 
-def _describe_validation_error(exc: ValidationError, path: Path) -> str:
-    """One line naming the first bad key, its value and where it can come from."""
+def env_values(environ: Mapping[str, str]) -> dict[Key, tuple[str, Any]]:
+    """Every DATAMGR_* variable as (section, key) -> (its name, its value); JSON is decoded where the
+    setting is a dict or a whole section. Empty variables count as unset; unknown names are errors."""
+    found: dict[Key, tuple[str, Any]] = {}
+    for name in sorted(environ):
+        raw = environ[name]
+        if not name.startswith(ENV_PREFIX) or name[len(ENV_PREFIX) :] in CLI_ONLY_ENV or raw == "":
+            continue
+        key = tuple(name[len(ENV_PREFIX) :].lower().split("__"))
+        found[key] = (name, _decode(name, key, raw) if _is_structured(name, key) else raw)
+    return found
+
+
+def _is_structured(name: str, key: Key) -> bool:
+    """Whether the setting a variable names takes JSON (a dict, a list or a whole section)."""
+    if len(key) == 1 and key[0] in Settings.model_fields and key[0] not in SECTIONS:
+        return get_origin(Settings.model_fields[key[0]].annotation) in (dict, list, tuple)  # turbines
+    if len(key) == 1 and key[0] in SECTIONS:
+        return True
+    if len(key) == 2 and key[0] in SECTIONS and key[1] in SECTIONS[key[0]].model_fields:
+        annotation = SECTIONS[key[0]].model_fields[key[1]].annotation
+        return get_origin(annotation) in (dict, list, tuple)
+    raise ConfigError(f"{name}: unknown setting {'.'.join(key)}; check the spelling against config/parameters.yml")
+
+
+JSON_EXAMPLES: dict[Key, str] = {
+    ("turbines",): '{"T01": {"rated_power_kw": 2000}}',
+    ("data_manager", "column_map"): '{"Ws_avg": "WindSpeed"}',
+    ("training_pipeline", "params"): '{"max_iter": 100}',
+    ("data_manager", "limits"): '{"Power": [0, 2600]}',
+}
+
+
+def _decode(name: str, key: Key, raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        example = JSON_EXAMPLES.get(key, '{"key": "value"}')
+        raise ConfigError(
+            f"{name}: not valid JSON ({exc.msg} at character {exc.pos + 1}); write the value as JSON, "
+            f"for example {name}='{example}'"
+        ) from None
+
+
+def _put(values: dict[str, Any], key: Key, value: Any) -> None:
+    """Set one key from the environment, replacing (never merging into) what the file had there."""
+    if len(key) == 1:
+        values[key[0]] = value
+        return
+    section = values.get(key[0])
+    if not isinstance(section, dict):
+        section = values[key[0]] = {}
+    section[key[1]] = value
+
+
+def _source_of(loc: Key, sources: Mapping[Key, str]) -> str | None:
+    """The env var or option a key (or its whole section) came from; None when from the file or a default."""
+    for depth in (2, 1):
+        if loc[:depth] in sources:
+            return sources[loc[:depth]]
+    return None
+
+
+def _describe_validation_error(exc: ValidationError, config: str, sources: Mapping[Key, str]) -> str:
+    """One line naming the first bad key, its value and the one place it came from."""
     first = exc.errors()[0]
-    key = ".".join(str(part) for part in first["loc"])
-    env_name = ENV_PREFIX + "__".join(str(part) for part in first["loc"]).upper()
+    loc = tuple(str(part) for part in first["loc"])
+    key = ".".join(loc)
+    source = _source_of(loc, sources) or config
     more = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
     if first["type"] == "extra_forbidden":
-        return f"{path}: unknown setting {key}{more}; check the spelling against config/parameters.yml"
-    value = first.get("input")
-    return f"{path} or {env_name}: setting {key} = {value!r} is invalid: {first['msg']}{more}"
+        return f"{source}: unknown setting {key}{more}; check the spelling against config/parameters.yml"
+    return f"{source}: setting {key} = {first.get('input')!r} is invalid: {first['msg']}{more}"
+
+
+def _resolve_paths(settings: Settings, base: Path, sources: Mapping[Key, str]) -> Settings:
+    """Take the relative paths of the file (and defaults) from the project folder, not the working directory."""
+    updates: dict[str, Any] = {}
+    for section_name in SECTIONS:
+        section = getattr(settings, section_name)
+        changed = {
+            field: base / value
+            for field, info in type(section).model_fields.items()
+            if info.annotation is Path
+            and _source_of((section_name, field), sources) is None
+            and not (value := getattr(section, field)).is_absolute()
+        }
+        if changed:
+            updates[section_name] = section.model_copy(update=changed)
+    if settings.db_url and _source_of(("db_url",), sources) is None:
+        updates["db_url"] = _resolve_sqlite_url(settings.db_url, base)
+    return settings.model_copy(update=updates)
+
+
+def _resolve_sqlite_url(url: str, base: Path) -> str:
+    """sqlite:///relative.db written in the config file: relative to the project folder too."""
+    if not url.startswith("sqlite"):
+        return url
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return url  # reported as an invalid URL when the engine is made
+    database = parsed.database
+    if not database or database == ":memory:" or database.startswith("file:") or Path(database).is_absolute():
+        return url
+    return parsed.set(database=str(base / database)).render_as_string(hide_password=False)

@@ -7,6 +7,7 @@ read in the configured zone, UTC by default.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -43,58 +44,98 @@ def parse_instant(value: str | datetime, *, naive_zone: str = "UTC", what: str =
     return parsed.astimezone(UTC)
 
 
+# A timestamp in a file: a date and hours:minutes at least, optional seconds (and fraction), and an
+# optional offset written Z, ±HH:MM, ±HHMM or ±HH. Anything shorter is a cut or partial value.
+_DATE_TIME = r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?"
+_OFFSET = r"(?:[zZ]|[+-]\d{2}(?::?\d{2})?)"
+COMPLETE_TIMESTAMP = rf"{_DATE_TIME}(?: ?{_OFFSET})?"
+_ENDS_WITH_OFFSET = rf"\d{{2}}:\d{{2}}(?::\d{{2}}(?:\.\d+)?)? ?{_OFFSET}$"
+# What the store can hold: the instants of pandas' nanosecond timestamps, which every frame uses.
+STORABLE_RANGE = "1677-09-21 to 2262-04-11"
+
+
 def to_utc_series(
     values: pd.Series, *, naive_zone: str, source: str, row_offset: int = 0, require_offsets: bool = False
 ) -> pd.Series:
     """Normalise a column of timestamps (text or datetimes) to datetime64[ns, UTC].
 
     Column-wise: ISO text with or without offsets, mixed offsets and pandas datetimes are all
-    accepted (naive ones only when offsets are not required); values that do not parse are
-    reported with their row numbers.
+    accepted (naive ones only when offsets are not required). Empty, partial or unparseable
+    values, and instants the store cannot hold, are reported with their row numbers.
     """
     import pandas as pd
 
-    if isinstance(values.dtype, pd.DatetimeTZDtype):
-        return values.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
-    if pd.api.types.is_datetime64_dtype(values.dtype):
+    where = f"{source}: column Timestamps"
+    if isinstance(values.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(values.dtype):
+        _refuse_empty(values.isna(), values, where, row_offset)
+        if isinstance(values.dtype, pd.DatetimeTZDtype):
+            return _in_store_range(values.dt.tz_convert("UTC"), values, where, row_offset)
         if require_offsets:
-            raise DataValidationError(
-                f"{source}: column Timestamps has no time zone, and data_manager.require_offsets is true"
-            )
-        return _localize_naive(values, naive_zone, source, row_offset).astype("datetime64[ns, UTC]")
+            raise DataValidationError(f"{where} has no time zone, and data_manager.require_offsets is true")
+        within = _in_store_range(values.dt.tz_localize("UTC"), values, where, row_offset).dt.tz_localize(None)
+        return _localize_naive(within, naive_zone, source, row_offset)
 
     text = values.astype("string").str.strip()
-    missing = text.isna() | (text == "")
-    if missing.any():
+    _refuse_empty((text.isna() | (text == "")).fillna(True).astype(bool), values, where, row_offset)
+    complete = text.str.fullmatch(COMPLETE_TIMESTAMP).fillna(False).astype(bool)
+    has_offset = complete & text.str.contains(_ENDS_WITH_OFFSET, regex=True).fillna(False).astype(bool)
+    naive = complete & ~has_offset
+    if require_offsets and naive.any():
         raise DataValidationError(
-            f"{source}: column Timestamps: {int(missing.sum())} empty value(s) at "
-            f"{describe_rows(missing, values, row_offset)}; every row needs a timestamp"
+            f"{where}: {int(naive.sum())} value(s) without a UTC offset at "
+            f"{describe_rows(naive, values, row_offset)}; data_manager.require_offsets is true"
         )
-    has_offset = text.str.contains(r"(?:[zZ]|[+-]\d\d:?\d\d)$", regex=True)
-    if require_offsets and not has_offset.all():
-        raise DataValidationError(
-            f"{source}: column Timestamps: {int((~has_offset).sum())} value(s) without a UTC offset at "
-            f"{describe_rows(~has_offset, values, row_offset)}; data_manager.require_offsets is true"
-        )
-    result = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
+    # Parsed at microseconds, which reach far beyond what the store holds, so that an instant out
+    # of its range is named as such rather than overflowing.
+    parsed = pd.Series(pd.NaT, index=values.index, dtype="datetime64[us, UTC]")
     if has_offset.any():
-        result[has_offset] = pd.to_datetime(text[has_offset], utc=True, errors="coerce", format="ISO8601")
-    if (~has_offset).any():
-        naive = pd.to_datetime(text[~has_offset], errors="coerce", format="ISO8601")
-        result[~has_offset] = _localize_naive(naive, naive_zone, source, row_offset)
-    bad = result.isna()
+        parsed[has_offset] = pd.to_datetime(text[has_offset], utc=True, errors="coerce", format="ISO8601")
+    if naive.any():
+        local = pd.to_datetime(text[naive], errors="coerce", format="ISO8601").astype("datetime64[us]")
+        parsed[naive] = _localize_naive(local, naive_zone, source, row_offset, unit="us")
+    bad = parsed.isna()
     if bad.any():
         raise DataValidationError(
-            f"{source}: column Timestamps: {int(bad.sum())} value(s) are not valid timestamps at "
-            f"{describe_rows(bad, values, row_offset)}; use ISO 8601 such as {EXAMPLE}"
+            f"{where}: {int(bad.sum())} value(s) are not valid timestamps at "
+            f"{describe_rows(bad, values, row_offset)}; use ISO 8601 with a date and at least hours:minutes, "
+            f"such as {EXAMPLE}"
         )
-    return result
+    return _in_store_range(parsed, values, where, row_offset)
 
 
-def _localize_naive(values: pd.Series, naive_zone: str, source: str, row_offset: int) -> pd.Series:
+def _refuse_empty(missing: pd.Series, values: pd.Series, where: str, row_offset: int) -> None:
+    """Every row needs a timestamp: empty text and nulls (NaT) alike are refused with their rows."""
+    if missing.any():
+        raise DataValidationError(
+            f"{where}: {int(missing.sum())} empty value(s) at "
+            f"{describe_rows(missing, values, row_offset)}; every row needs a timestamp"
+        )
+
+
+def _in_store_range(stamps: pd.Series, values: pd.Series, where: str, row_offset: int) -> pd.Series:
+    """UTC datetimes as datetime64[ns, UTC]; instants outside what the store holds are refused with their rows."""
+    import pandas as pd
+
+    low, high = pd.Timestamp.min.tz_localize("UTC"), pd.Timestamp.max.tz_localize("UTC")
+    if stamps.dt.unit == "ns" or (low <= stamps.min() and stamps.max() <= high):
+        return stamps.astype("datetime64[ns, UTC]")
+    outside = (stamps < low) | (stamps > high)
+    if outside.any():
+        raise DataValidationError(
+            out_of_range_message(where, int(outside.sum()), describe_rows(outside, values, row_offset))
+        )
+    return stamps.astype("datetime64[ns, UTC]")
+
+
+def out_of_range_message(where: str, count: int, rows: str) -> str:
+    """The one wording for instants the store cannot hold, whether found in Arrow or in pandas."""
+    return f"{where}: {count} value(s) outside the range datamgr can store ({STORABLE_RANGE}) at {rows}; check the year"
+
+
+def _localize_naive(values: pd.Series, naive_zone: str, source: str, row_offset: int, unit: str = "ns") -> pd.Series:
     """Read naive datetimes in the configured zone; a time that a DST change skips is an error."""
     if naive_zone == "UTC":
-        return values.dt.tz_localize("UTC")
+        return values.dt.tz_localize("UTC").astype(f"datetime64[{unit}, UTC]")
     localized = values.dt.tz_localize(zone(naive_zone), ambiguous="NaT", nonexistent="NaT")
     bad = localized.isna() & values.notna()
     if bad.any():
@@ -102,15 +143,24 @@ def _localize_naive(values: pd.Series, naive_zone: str, source: str, row_offset:
             f"{source}: column Timestamps: {int(bad.sum())} naive value(s) are ambiguous or do not "
             f"exist in {naive_zone} at {describe_rows(bad, values, row_offset)}; add UTC offsets"
         )
-    return localized.dt.tz_convert("UTC")
+    return localized.dt.tz_convert("UTC").astype(f"datetime64[{unit}, UTC]")
 
 
 def describe_rows(mask: pd.Series, values: pd.Series, row_offset: int, limit: int = 3) -> str:
     """Name the first few flagged rows (1-based data rows, header not counted) and their values."""
-    positions = [i for i, flagged in enumerate(mask.to_numpy()) if flagged][:limit]
-    shown = ", ".join(f"row {row_offset + p + 1} ({values.iloc[p]!r})" for p in positions)
-    more = int(mask.sum()) - len(positions)
-    return shown + (f" and {more} more" if more > 0 else "")
+    import numpy as np
+
+    positions = np.flatnonzero(mask.to_numpy(dtype=bool))
+    shown = [values.iloc[p] for p in positions[:limit]]
+    return describe_positions(positions[:limit].tolist(), shown, len(positions), row_offset)
+
+
+def describe_positions(positions: Sequence[int], shown: Sequence[object], total: int, row_offset: int) -> str:
+    """`row 3 ('x'), row 7 ('y') and 5 more`: the first flagged rows by 0-based position in a batch."""
+    plain = [value.item() if hasattr(value, "item") and hasattr(value, "dtype") else value for value in shown]
+    text = ", ".join(f"row {row_offset + p + 1} ({value!r})" for p, value in zip(positions, plain, strict=True))
+    more = total - len(positions)
+    return text + (f" and {more} more" if more > 0 else "")
 
 
 def format_iso_series(values: pd.Series) -> pd.Series:

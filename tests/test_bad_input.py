@@ -77,12 +77,13 @@ CASES = [
         "stamps.csv",
         text("Timestamps,Power\n2031-01-01 00:00,1\nsoon,2\n2031-02-30 00:00,3\n"),
         "{path}: column Timestamps: 2 value(s) are not valid timestamps at row 2 ('soon'), row 3 ('2031-02-30 "
-        "00:00'); use ISO 8601 such as '2007-07-29 03:10:00' or '2007-07-29T03:10:00+02:00'",
+        "00:00'); use ISO 8601 with a date and at least hours:minutes, such as '2007-07-29 03:10:00' or "
+        "'2007-07-29T03:10:00+02:00'",
     ),
     (
         "blank_stamp.csv",
         text("Timestamps,Power\n2031-01-01 00:00,1\n,2\n"),
-        "{path}: column Timestamps: 1 empty value(s) at row 2 (nan); every row needs a timestamp",
+        "{path}: column Timestamps: 1 empty value(s) at row 2 (''); every row needs a timestamp",
     ),
     (
         "fraction.parquet",
@@ -249,7 +250,7 @@ def test_json_log_format_for_errors_and_reports(initialized: Project, cli: Invok
     assert record["level"] == "INFO"
     assert record["message"].startswith(f"ingest {initialized.files.inference} -> raw_data: ")
     bad = cli("--log-format", "json", "last-n", "0")
-    assert bad.exit_code == 1
+    assert bad.exit_code == 2
     assert json.loads(bad.stderr)["message"] == "N must be a positive number of rows, got 0"
 
 

@@ -79,7 +79,10 @@ def test_init_db_with_missing_history_file_creates_nothing(project: Project, cli
     outcome = cli("init-db")
     assert outcome.exit_code == 1
     assert outcome.stderr == "Error: nowhere/history.parquet: no such file\n"
-    assert project.tables() == set()
+    if project.backend == "sqlite":  # no file, not even its folder, is left behind
+        assert not project.db_path.parent.exists()
+    else:
+        assert project.tables() == set()
 
 
 def test_ingest_twice_reports_all_unchanged(initialized: Project, cli: Invoke) -> None:
@@ -178,47 +181,55 @@ def test_range_with_offsets_lands_in_utc(initialized: Project, cli: Invoke) -> N
 
 
 @pytest.mark.parametrize(
-    ("args", "message"),
+    ("args", "code", "message"),
     [
-        (["last-n", "0"], "Error: N must be a positive number of rows, got 0\n"),
+        (["last-n", "0"], 2, "Error: N must be a positive number of rows, got 0\n"),
         (
             ["last-n", "5", "--table", "model_runs"],
+            2,
             "Error: unknown table 'model_runs'; choose one of: predictions, quarantine, raw_data\n",
         ),
         (
             ["last-n", "5", "--table", "raw_data; DROP TABLE raw_data"],
+            2,
             "Error: unknown table 'raw_data; DROP TABLE raw_data'; choose one of: predictions, quarantine, raw_data\n",
         ),
         (
             ["range", "-s", "2008-01-02", "-e", "2008-01-01"],
+            2,
             "Error: --start 2008-01-02T00:00:00Z is after --end 2008-01-01T00:00:00Z\n",
         ),
         (
             ["range", "-s", "yesterday"],
+            2,
             "Error: --start 'yesterday' is not a valid timestamp; use ISO 8601 such as "
             "'2007-07-29 03:10:00' or '2007-07-29T03:10:00+02:00'\n",
         ),
         (
             ["range", "-s", "2008-02-30"],
+            2,
             "Error: --start '2008-02-30' is not a valid timestamp; use ISO 8601 such as "
             "'2007-07-29 03:10:00' or '2007-07-29T03:10:00+02:00'\n",
         ),
-        (["ingest", "missing.parquet"], "Error: missing.parquet: no such file\n"),
+        (["ingest", "missing.parquet"], 1, "Error: missing.parquet: no such file\n"),
         (
             ["ingest", "x.csv", "--table", "sqlite_master"],
+            2,
             "Error: unknown table 'sqlite_master'; choose one of: predictions, raw_data\n",
         ),
         (
             ["last-n", "5", "--output", "out.xlsx"],
+            2,
             "Error: --output out.xlsx: use a .parquet or .csv file name\n",
         ),
     ],
 )
-def test_bad_query_arguments(initialized: Project, cli: Invoke, args: list[str], message: str) -> None:
-    before = initialized.checksum()
+def test_bad_query_arguments(initialized: Project, cli: Invoke, args: list[str], code: int, message: str) -> None:
+    """Usage errors exit 2, a missing input file 1; either way nothing changes."""
+    before = initialized.snapshot()
     outcome = cli(*args)
-    assert (outcome.exit_code, outcome.stderr, outcome.stdout) == (1, message, "")
-    assert initialized.checksum() == before
+    assert (outcome.exit_code, outcome.stderr, outcome.stdout) == (code, message, "")
+    assert initialized.snapshot() == before
 
 
 def test_commands_before_init_db_say_what_to_do(project: Project, cli: Invoke) -> None:

@@ -67,7 +67,7 @@ def test_parallel_writers_and_readers_all_succeed(initialized: Project) -> None:
     processes = [launch(initialized, "ingest", str(path)) for path in files]
     processes += [launch(initialized, "ingest", str(files[0]))]  # the same file twice at once
     processes += [launch(initialized, "predict", "--batch-size", "32") for _ in range(2)]
-    processes += [launch(initialized, "train")]
+    processes += [launch(initialized, "train", "--force")]  # same range and data: only --force trains again
     processes += [launch(initialized, "last-n", "100") for _ in range(3)]
     processes += [launch(initialized, "range", "--start", "2012-01-01", "--end", "2012-02-01") for _ in range(2)]
     results = finish(processes)

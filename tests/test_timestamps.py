@@ -57,8 +57,8 @@ def test_bad_values_are_named_with_rows() -> None:
         to_utc_series(values, naive_zone="UTC", source="f.csv", row_offset=100)
     assert str(caught.value) == (
         "f.csv: column Timestamps: 3 value(s) are not valid timestamps at row 102 ('2007-13-01 00:00'), "
-        "row 103 ('tomorrow'), row 105 ('2007-02-30'); use ISO 8601 such as '2007-07-29 03:10:00' or "
-        "'2007-07-29T03:10:00+02:00'"
+        "row 103 ('tomorrow'), row 105 ('2007-02-30'); use ISO 8601 with a date and at least hours:minutes, "
+        "such as '2007-07-29 03:10:00' or '2007-07-29T03:10:00+02:00'"
     )
 
 

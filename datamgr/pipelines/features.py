@@ -36,9 +36,23 @@ def load_batches_from_db(
     return repository.batches_between(connection, raw_data, start, end, turbine, batch_rows)
 
 
-def build_features(data: pd.DataFrame) -> pd.DataFrame:
-    """Node: the model's input matrix, in a fixed column order. Gaps stay NaN (the model handles them)."""
-    return data.reindex(columns=FEATURES).astype("float64")
+def build_features(data: pd.DataFrame, features: list[str] = FEATURES) -> pd.DataFrame:
+    """Node: the model's input matrix, exactly `features` in their order (a model's own list, as
+    recorded in model_runs.features). Gaps stay NaN (the model handles them)."""
+    return data.reindex(columns=features).astype("float64")
+
+
+def features_with_values(data: pd.DataFrame, features: list[str] = FEATURES) -> tuple[list[str], list[str]]:
+    """Node: the features that have at least one value in `data`, and those that are entirely blank
+    (a model cannot learn from a column it never saw, and some estimators fail on one)."""
+    present = [name for name in features if name in data.columns and data[name].notna().any()]
+    return present, [name for name in features if name not in present]
+
+
+def rows_with_features(data: pd.DataFrame, features: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Node: the rows with at least one of `features`, and the rows with none (nothing to predict from)."""
+    has_any = data.reindex(columns=features).notna().any(axis=1)
+    return data[has_any].reset_index(drop=True), data[~has_any].reset_index(drop=True)
 
 
 def rows_with_target(data: pd.DataFrame) -> tuple[pd.DataFrame, int]:

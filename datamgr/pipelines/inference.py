@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
 
-from datamgr.pipelines.features import build_features
+from datamgr.pipelines.features import FEATURES, build_features
 from datamgr.store import repository
 from datamgr.store.repository import UpsertCounts
 from datamgr.store.schema import TIMESTAMP, TURBINE, predictions
@@ -22,13 +22,13 @@ def get_data_timestamps(data: pd.DataFrame) -> pd.Series:
     return data[TIMESTAMP].reset_index(drop=True)
 
 
-def predict(model: Any, data: pd.DataFrame) -> np.ndarray:
-    """Node: the model's predicted power (kW) for each row, built with the training features."""
+def predict(model: Any, data: pd.DataFrame, features: list[str] = FEATURES) -> np.ndarray:
+    """Node: the model's predicted power (kW) for each row, built with exactly the features it was trained on."""
     import numpy as np
 
     if data.empty:
         return np.empty(0)
-    result: np.ndarray = model.predict(build_features(data))
+    result: np.ndarray = model.predict(build_features(data, features))
     return result
 
 
@@ -53,5 +53,5 @@ def prediction_frame(
 
 
 def save_predictions_to_db(connection: Connection, frame: pd.DataFrame) -> UpsertCounts:
-    """Node: upsert on (model_id, Timestamps): predicting the same rows again updates, never duplicates."""
+    """Node: upsert on (model_id, turbine_id, Timestamps): predicting the same rows again updates, never duplicates."""
     return repository.upsert_frames(connection, predictions, [frame])

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from datamgr.errors import ConfigError, TrainingError
-from datamgr.pipelines.features import FEATURES, TARGET, build_features, rows_with_target
+from datamgr.pipelines.features import FEATURES, TARGET, build_features, features_with_values, rows_with_target
 from datamgr.store.schema import TIMESTAMP
 
 if TYPE_CHECKING:
@@ -49,6 +50,7 @@ class TrainingResult:
     rows_holdout: int
     rows_without_target: int
     data_digest: str
+    features_left_out: list[str] = field(default_factory=list)
 
 
 def make_estimator(name: str, params: dict[str, Any]) -> Any:
@@ -57,9 +59,17 @@ def make_estimator(name: str, params: dict[str, Any]) -> Any:
         raise ConfigError(
             f"training_pipeline.estimator {name!r} is not supported; choose one of: {', '.join(sorted(ESTIMATORS))}"
         )
+    from sklearn.utils._param_validation import InvalidParameterError
+
     estimator = getattr(import_module(ESTIMATORS[name]), name)()
     try:
         estimator.set_params(**params)
+        # scikit-learn checks values only when fitting; check them now, before any data is loaded.
+        validate = getattr(estimator, "_validate_params", None)
+        if validate is not None:
+            validate()
+    except InvalidParameterError as exc:
+        raise invalid_parameter(name, params, exc) from None
     except ValueError as exc:
         raise ConfigError(f"training_pipeline.params for {name}: {exc}") from None
     if name in NATIVE_NAN:
@@ -68,6 +78,24 @@ def make_estimator(name: str, params: dict[str, Any]) -> Any:
     from sklearn.pipeline import make_pipeline
 
     return make_pipeline(SimpleImputer(strategy="median"), estimator)
+
+
+_SKLEARN_RULE = re.compile(r"The '(?P<key>\w+)' parameter of \w+ must be (?P<rule>.+)\. Got .+ instead\.$", re.S)
+
+
+def invalid_parameter(name: str, params: dict[str, Any], exc: Exception) -> ConfigError:
+    """scikit-learn's InvalidParameterError as one line naming the setting and the key."""
+    match = _SKLEARN_RULE.match(str(exc).strip())
+    if match is None or match["key"] not in params:
+        return ConfigError(f"training_pipeline.params for {name}: {exc}; fix it in the config file or {PARAMS_ENV}")
+    key = match["key"]
+    return ConfigError(
+        f"training_pipeline.params: {key} = {params[key]!r} is invalid for {name}: it must be {match['rule']}; "
+        f"fix it in the config file or {PARAMS_ENV}"
+    )
+
+
+PARAMS_ENV = "DATAMGR_TRAINING_PIPELINE__PARAMS"
 
 
 def time_holdout_split(data: pd.DataFrame, fraction: float) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -89,10 +117,12 @@ class BinnedPowerCurve:
         import numpy as np
         import pandas as pd
 
-        frame = pd.DataFrame({"bin": np.floor(wind / self.width), "power": power}).dropna()
-        grouped = frame.groupby("bin")["power"].mean()
+        frame = pd.DataFrame({"bin": np.floor(wind / self.width), "power": power})
+        known = frame.dropna()
+        grouped = known.groupby("bin")["power"].mean()
         self.bins, self.means = grouped.index.to_numpy(), grouped.to_numpy()
-        self.fallback = float(frame["power"].mean())
+        # For rows without wind; a range without any wind value predicts the mean power throughout.
+        self.fallback = float((known if len(known) else frame)["power"].mean())
         return self
 
     def predict(self, wind: pd.Series) -> np.ndarray:
@@ -100,6 +130,8 @@ class BinnedPowerCurve:
 
         assert self.bins is not None and self.means is not None, "fit first"
         bins = np.floor(wind.to_numpy(dtype="float64") / self.width)
+        if not len(self.bins):
+            return np.full(len(bins), self.fallback)
         nearest = np.abs(bins[:, None] - self.bins[None, :]).argmin(axis=1)
         return np.where(np.isnan(bins), self.fallback, self.means[nearest])
 
@@ -126,7 +158,13 @@ def data_digest(data: pd.DataFrame) -> str:
 def run_training(
     data: pd.DataFrame, settings: TrainingPipelineSettings, *, stage: Stage | None = None
 ) -> TrainingResult:
-    """Pipeline: rows with a target -> holdout split -> fit model and baseline -> evaluate both."""
+    """Pipeline: rows with a target -> holdout split -> fit model and baseline -> evaluate both.
+
+    The model learns from the features that have values in the fit rows; those entirely blank
+    there are left out and named, and the result's features are exactly the ones it was fit on.
+    """
+    from sklearn.utils._param_validation import InvalidParameterError
+
     say = stage or (lambda _name: None)
     usable, without_target = rows_with_target(data)
     if len(usable) < settings.min_rows:
@@ -136,30 +174,41 @@ def run_training(
             "widen --start/--end or ingest more data"
         )
     fit_rows, holdout_rows = time_holdout_split(usable, settings.holdout_fraction)
+    features, left_out = features_with_values(fit_rows)
+    if not features:
+        raise TrainingError(
+            f"none of the features ({', '.join(FEATURES)}) has a value in the {len(fit_rows)} rows fitted; "
+            "ingest sensor data for the range or change --start/--end"
+        )
 
     say("fitting the model")
     model = make_estimator(settings.estimator, settings.params)
-    model.fit(build_features(fit_rows), fit_rows[TARGET])
+    try:
+        model.fit(build_features(fit_rows, features), fit_rows[TARGET])
+    except InvalidParameterError as exc:
+        raise invalid_parameter(settings.estimator, settings.params, exc) from None
     baseline = BinnedPowerCurve().fit(fit_rows["WindSpeed"], fit_rows[TARGET])
 
     say("evaluating on the holdout")
     actual = holdout_rows[TARGET]
     metrics = {
-        "model": regression_metrics(actual, model.predict(build_features(holdout_rows))),
+        "model": regression_metrics(actual, model.predict(build_features(holdout_rows, features))),
         "baseline": regression_metrics(actual, baseline.predict(holdout_rows["WindSpeed"])),
         "fit_start": fit_rows[TIMESTAMP].min().isoformat(),
         "fit_end": fit_rows[TIMESTAMP].max().isoformat(),
         "holdout_start": holdout_rows[TIMESTAMP].min().isoformat(),
         "holdout_end": holdout_rows[TIMESTAMP].max().isoformat(),
+        "features_left_out": left_out,
     }
     return TrainingResult(
         model=model,
         estimator=settings.estimator,
         params=dict(settings.params),
-        features=list(FEATURES),
+        features=features,
         metrics=metrics,
         rows_fit=len(fit_rows),
         rows_holdout=len(holdout_rows),
         rows_without_target=without_target,
         data_digest=data_digest(data),
+        features_left_out=left_out,
     )

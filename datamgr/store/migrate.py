@@ -9,7 +9,8 @@ from sqlalchemy import Column, Connection, MetaData, String, Table, inspect, sel
 from datamgr.errors import NotInitializedError, SchemaTooNewError
 from datamgr.store.schema import SCHEMA_REVISION
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+# Shipped inside the package, so that an installed datamgr (a wheel, not a checkout) can migrate.
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 # Alembic's bookkeeping table, read with Core so that everyday commands need not import Alembic.
 _alembic_version = Table("alembic_version", MetaData(), Column("version_num", String(32)))

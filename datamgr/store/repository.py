@@ -4,22 +4,27 @@ Bulk writes are never row by row in Python. On SQLite a time-ordered file is ups
 batch by batch, with the driver's executemany of INSERT … ON CONFLICT DO UPDATE … WHERE something
 changed; everything else (PostgreSQL, composite keys, files whose batches overlap in time) goes
 through a temporary staging table and one set-based merge of the same statement.
+
+A blank (NULL) in an update never erases a stored value: the statement sets
+COALESCE(excluded.col, table.col), and compares with that, unless blanks are asked to replace.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     Connection,
     Insert,
     Integer,
     MetaData,
     Select,
+    String,
     Table,
     and_,
     bindparam,
@@ -28,9 +33,11 @@ from sqlalchemy import (
     false,
     func,
     insert,
+    literal,
     or_,
     select,
     true,
+    tuple_,
     type_coerce,
 )
 
@@ -51,11 +58,17 @@ if TYPE_CHECKING:
     import pandas as pd
 
 _SEQ = "_seq"
+_ROW = "_row"
 
 
 @dataclass(frozen=True)
 class UpsertCounts:
-    """What an upsert did: every distinct key of the input is inserted, updated or unchanged."""
+    """What an upsert did: every distinct key of the input is inserted, updated or unchanged.
+
+    blanks_kept counts the stored values an update left in place because the incoming value was
+    blank; first_duplicates holds the frame index labels of the first rows a later row with the
+    same key replaced. quarantined and off_grid are filled in by the caller, which knows the file.
+    """
 
     rows_read: int = 0
     duplicates: int = 0
@@ -63,6 +76,9 @@ class UpsertCounts:
     updated: int = 0
     unchanged: int = 0
     quarantined: int = 0
+    blanks_kept: int = 0
+    off_grid: int = 0
+    first_duplicates: tuple[int, ...] = field(default=(), compare=False)  # diagnostic, not a count
 
     def __add__(self, other: UpsertCounts) -> UpsertCounts:
         return UpsertCounts(*(getattr(self, name) + getattr(other, name) for name in self.__dataclass_fields__))
@@ -222,19 +238,36 @@ def _sqlite_values(series: pd.Series, column: Column[Any]) -> list[Any]:
     return list(values.tolist())
 
 
-class Staging:
-    """A temporary table shaped like `table` (for the given columns), filled batch by batch."""
+def _index_labels(frame: pd.DataFrame) -> list[int]:
+    """The frame's row labels when they are integers (a file's row positions), else its positions."""
+    import pandas as pd
 
-    def __init__(self, connection: Connection, table: Table, columns: list[str]) -> None:
+    if pd.api.types.is_integer_dtype(frame.index.dtype):
+        return list(frame.index.tolist())
+    return list(range(len(frame)))
+
+
+class Staging:
+    """A temporary table shaped like `table` (for the given columns), filled batch by batch.
+
+    Each row keeps its arrival order (`_seq`, so that the last duplicate wins) and its frame's
+    index label (`_row`, so that replaced duplicates can be named).
+    """
+
+    def __init__(
+        self, connection: Connection, table: Table, columns: list[str], *, replace_blanks: bool = False
+    ) -> None:
         self.connection = connection
         self.table = table
         self.columns = columns
+        self.replace_blanks = replace_blanks
         self.key = list(TIME_SERIES_KEYS[table.name])
         self.compared = [c for c in columns if c not in self.key and c not in PROVENANCE_COLUMNS]
         self.staging = Table(
             f"staging_{table.name}",
             MetaData(),
             Column(_SEQ, Integer, nullable=False),
+            Column(_ROW, BigInteger, nullable=False),
             *(Column(name, table.c[name].type) for name in columns),
             prefixes=["TEMPORARY"],
         )
@@ -249,7 +282,7 @@ class Staging:
         if self.connection.dialect.name == "postgresql":
             self._copy(frame)
         else:
-            columns: list[Any] = [range(self.rows, self.rows + len(frame))]
+            columns: list[Any] = [range(self.rows, self.rows + len(frame)), _index_labels(frame)]
             columns += [_sqlite_values(frame[c], self.table.c[c]) for c in self.columns]
             _executemany(self.connection, self._insert_sql, zip(*columns, strict=True))
         self.rows += len(frame)
@@ -263,6 +296,7 @@ class Staging:
 
         batch = frame[self.columns].copy()
         batch.insert(0, _SEQ, range(self.rows, self.rows + len(frame)))
+        batch.insert(1, _ROW, _index_labels(frame))
         buffer = io.BytesIO()
         pacsv.write_csv(
             pa.Table.from_pandas(batch, preserve_index=False),
@@ -279,27 +313,37 @@ class Staging:
         """Collapse duplicate keys to the last one, count, and merge into the table in one statement."""
         s, t = self.staging, self.table
         keep = select(func.max(s.c[_SEQ])).group_by(*(s.c[k] for k in self.key))
-        duplicates = self.connection.execute(delete(s).where(s.c[_SEQ].not_in(keep))).rowcount
+        replaced = s.c[_SEQ].not_in(keep)
+        first = self.connection.execute(select(s.c[_ROW]).where(replaced).order_by(s.c[_SEQ]).limit(3)).scalars()
+        first_duplicates = tuple(int(label) for label in first)
+        duplicates = self.connection.execute(delete(s).where(replaced)).rowcount if first_duplicates else 0
 
         on_key = and_(*(t.c[k] == s.c[k] for k in self.key))
-        changed = or_(false(), *(t.c[c].is_distinct_from(s.c[c]) for c in self.compared))
+        changed = or_(false(), *(_differs(t.c[c], s.c[c], self.replace_blanks) for c in self.compared))
         missing = t.c[self.key[0]].is_(None)
+        kept: Any = literal(0)
+        if not self.replace_blanks:
+            for c in self.compared:
+                kept = kept + case((and_(s.c[c].is_(None), t.c[c].is_not(None)), 1), else_=0)
         counts = self.connection.execute(
             select(
                 func.count(),
                 func.coalesce(func.sum(case((missing, 1), else_=0)), 0),
                 func.coalesce(func.sum(case((and_(~missing, changed), 1), else_=0)), 0),
+                func.coalesce(func.sum(kept), 0),
             ).select_from(s.outerjoin(t, on_key))
         ).one()
         self.connection.execute(self._merge_statement())
         self.staging.drop(self.connection)
-        distinct, inserted, updated = (int(v) for v in counts)
+        distinct, inserted, updated, blanks_kept = (int(v) for v in counts)
         return UpsertCounts(
             rows_read=self.rows,
             duplicates=int(duplicates),
             inserted=inserted,
             updated=updated,
             unchanged=distinct - inserted - updated,
+            blanks_kept=blanks_kept,
+            first_duplicates=first_duplicates,
         )
 
     def _merge_statement(self) -> Insert:
@@ -309,11 +353,25 @@ class Staging:
             # In key order, so that concurrent merges lock rows in the same order.
             rows = rows.order_by(*(s.c[k] for k in self.key))
         upsert = _dialect_insert(self.connection)(self.table).from_select(self.columns, rows)
-        return _on_conflict(upsert, self.table, self.columns)
+        return _on_conflict(upsert, self.table, self.columns, replace_blanks=self.replace_blanks)
 
 
-def _on_conflict(upsert: Any, table: Table, columns: list[str]) -> Insert:
-    """ON CONFLICT on the table's key: update the given columns, but only where a compared value differs."""
+def _incoming(stored: Any, incoming: Any, replace_blanks: bool) -> Any:
+    """The value an update writes: the incoming one, or the stored one where the incoming is blank."""
+    return incoming if replace_blanks else func.coalesce(incoming, stored)
+
+
+def _differs(stored: Any, incoming: Any, replace_blanks: bool) -> Any:
+    """Whether an update would change the stored value (a blank that keeps it is no change)."""
+    return stored.is_distinct_from(_incoming(stored, incoming, replace_blanks))
+
+
+def _on_conflict(upsert: Any, table: Table, columns: list[str], *, replace_blanks: bool = False) -> Insert:
+    """ON CONFLICT on the table's key: update the given columns, but only where a compared value differs.
+
+    Blank incoming values keep the stored ones unless replace_blanks; provenance columns (when a
+    prediction was made) are written with any change, as they come.
+    """
     key = TIME_SERIES_KEYS[table.name]
     values = [c for c in columns if c not in key]
     compared = [c for c in values if c not in PROVENANCE_COLUMNS]
@@ -321,8 +379,13 @@ def _on_conflict(upsert: Any, table: Table, columns: list[str]) -> Insert:
         return upsert.on_conflict_do_nothing(index_elements=[table.c[k] for k in key])
     return upsert.on_conflict_do_update(
         index_elements=[table.c[k] for k in key],
-        set_={c: upsert.excluded[c] for c in values},
-        where=or_(false(), *(table.c[c].is_distinct_from(upsert.excluded[c]) for c in compared)),
+        set_={
+            c: upsert.excluded[c]
+            if c in PROVENANCE_COLUMNS
+            else _incoming(table.c[c], upsert.excluded[c], replace_blanks)
+            for c in values
+        },
+        where=or_(false(), *(_differs(table.c[c], upsert.excluded[c], replace_blanks) for c in compared)),
     )
 
 
@@ -337,11 +400,13 @@ def _dialect_insert(connection: Connection) -> Callable[[Table], Any]:
     return sqlite_insert
 
 
-def upsert_frames(connection: Connection, table: Table, frames: Iterable[pd.DataFrame]) -> UpsertCounts:
+def upsert_frames(
+    connection: Connection, table: Table, frames: Iterable[pd.DataFrame], *, replace_blanks: bool = False
+) -> UpsertCounts:
     """Upsert conformed batches (all with the same columns) through a staging table and one merge."""
     staging: Staging | None = None
     for frame in frames:
-        staging = staging or Staging(connection, table, list(frame.columns))
+        staging = staging or Staging(connection, table, list(frame.columns), replace_blanks=replace_blanks)
         staging.add(frame)
     return staging.merge() if staging is not None else UpsertCounts()
 
@@ -350,11 +415,19 @@ class _OutOfOrder(Exception):
     """A batch reaches back into the time range of an earlier batch of the same file."""
 
 
-def upsert(connection: Connection, table: Table, batches: Callable[[], Iterable[pd.DataFrame]]) -> UpsertCounts:
+def upsert(
+    connection: Connection,
+    table: Table,
+    batches: Callable[[], Iterable[pd.DataFrame]],
+    *,
+    replace_blanks: bool = False,
+) -> UpsertCounts:
     """Upsert conformed batches (all with the same columns) on the table's key, in the caller's transaction.
 
     Re-upserting the same rows changes nothing (not even a write); a row whose values differ is
-    updated; among duplicate keys the last one wins. Columns the batches lack keep their values.
+    updated; among duplicate keys the last one wins. Columns the batches lack keep their values,
+    and so do blank values unless replace_blanks (a row whose only differences are blanks is
+    unchanged).
 
     `batches` is called again if the first pass has to be redone: on SQLite, a time-ordered file is
     upserted straight into the table (as fast as a plain executemany); one whose batches overlap
@@ -364,21 +437,24 @@ def upsert(connection: Connection, table: Table, batches: Callable[[], Iterable[
     if connection.dialect.name == "sqlite" and TIME_SERIES_KEYS[table.name] == (TURBINE, TIMESTAMP):
         savepoint = connection.begin_nested()
         try:
-            counts = _upsert_in_place(connection, table, batches())
+            counts = _upsert_in_place(connection, table, batches(), replace_blanks)
         except _OutOfOrder:
             savepoint.rollback()
         else:
             savepoint.commit()
             return counts
-    return upsert_frames(connection, table, batches())
+    return upsert_frames(connection, table, batches(), replace_blanks=replace_blanks)
 
 
-def _upsert_in_place(connection: Connection, table: Table, frames: Iterable[pd.DataFrame]) -> UpsertCounts:
+def _upsert_in_place(
+    connection: Connection, table: Table, frames: Iterable[pd.DataFrame], replace_blanks: bool
+) -> UpsertCounts:
     """SQLite, one time-ordered pass: executemany of the upsert itself, counted exactly.
 
     Within a batch the last of duplicate keys wins (pandas); for each turbine, batches must not
     overlap in time, so a key is never written twice. Inserted rows are the growth of the row
     count over each turbine's time range in the batch: range scans of the batch, not of the table.
+    Stored values kept over blanks are counted in SQL, only for the batches that have blanks.
     """
     in_range = select(func.count()).where(
         table.c[TURBINE] == bindparam("turbine"), table.c[TIMESTAMP].between(bindparam("low"), bindparam("high"))
@@ -386,7 +462,8 @@ def _upsert_in_place(connection: Connection, table: Table, frames: Iterable[pd.D
     seen: dict[str, list[tuple[int, int]]] = {}
     statement: Any = None
     order: list[str] = []
-    rows_read = duplicates = inserted = changed = 0
+    rows_read = duplicates = inserted = changed = kept = 0
+    first_duplicates: list[int] = []
     for frame in frames:
         if frame.empty:
             continue
@@ -394,6 +471,7 @@ def _upsert_in_place(connection: Connection, table: Table, frames: Iterable[pd.D
         last = ~_replaced_keys(frame[TURBINE], seconds)
         rows_read, duplicates = rows_read + len(frame), duplicates + int((~last).sum())
         if not last.all():
+            first_duplicates += _index_labels(frame[~last])[: 3 - len(first_duplicates)]
             frame, seconds = frame[last], seconds[last]
         spans = seconds.groupby(frame[TURBINE].to_numpy()).agg(["min", "max"])
         bounds = []
@@ -408,9 +486,12 @@ def _upsert_in_place(connection: Connection, table: Table, frames: Iterable[pd.D
                 _dialect_insert(connection)(table).values({c: bindparam(c) for c in frame.columns}),
                 table,
                 list(frame.columns),
+                replace_blanks=replace_blanks,
             ).compile(dialect=connection.dialect)
             statement, order = str(compiled), list(compiled.positiontup or [])
         before = sum(connection.execute(in_range, b).scalar_one() for b in bounds)
+        if not replace_blanks:
+            kept += _stored_under_blanks(connection, table, frame, seconds)
         columns = [seconds.tolist() if c == TIMESTAMP else _sqlite_values(frame[c], table.c[c]) for c in order]
         changed += _executemany(connection, statement, zip(*columns, strict=True))
         inserted += sum(connection.execute(in_range, b).scalar_one() for b in bounds) - before
@@ -421,6 +502,8 @@ def _upsert_in_place(connection: Connection, table: Table, frames: Iterable[pd.D
         inserted=inserted,
         updated=changed - inserted,
         unchanged=distinct - changed,
+        blanks_kept=kept,
+        first_duplicates=tuple(first_duplicates),
     )
 
 
@@ -432,6 +515,31 @@ def _replaced_keys(turbine: pd.Series, seconds: pd.Series) -> np.ndarray:
         pd.DataFrame({"t": turbine.to_numpy(), "s": seconds.to_numpy()}).duplicated(keep="last").to_numpy()
     )
     return duplicated
+
+
+def _stored_under_blanks(connection: Connection, table: Table, frame: pd.DataFrame, seconds: pd.Series) -> int:
+    """SQLite: how many stored values sit where this batch has blanks (the upsert will keep them).
+
+    One query per column that has blanks, its (turbine, timestamp) keys passed as one JSON array
+    (json_each), so nothing is looked up row by row in Python.
+    """
+    import json
+
+    keys = func.json_each(bindparam("keys", type_=String())).table_valued("value")
+    wanted = select(func.json_extract(keys.c.value, "$[0]"), func.json_extract(keys.c.value, "$[1]"))
+    stored_key = tuple_(table.c[TURBINE], type_coerce(table.c[TIMESTAMP], Integer))
+    turbines = frame[TURBINE].to_numpy()
+    total = 0
+    for name in frame.columns:
+        if name in (TURBINE, TIMESTAMP) or name in PROVENANCE_COLUMNS:
+            continue
+        blank = frame[name].isna().to_numpy()
+        if not blank.any():
+            continue
+        pairs = json.dumps(list(zip(turbines[blank].tolist(), seconds[blank].tolist(), strict=True)))
+        stored = select(func.count()).where(stored_key.in_(wanted), table.c[name].is_not(None))
+        total += connection.execute(stored, {"keys": pairs}).scalar_one()
+    return int(total)
 
 
 def _executemany(connection: Connection, statement: str, rows: Iterable[tuple[Any, ...]]) -> int:

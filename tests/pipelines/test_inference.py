@@ -129,7 +129,7 @@ def test_predict_with_an_older_model_id(initialized: Project, cli: Invoke) -> No
 
 def test_tampered_artifact_is_refused(initialized: Project, cli: Invoke) -> None:
     trained(initialized, cli)
-    artifact = Path(initialized.sql("SELECT artifact_path FROM model_runs")[0][0])
+    artifact = initialized.root / "models" / initialized.sql("SELECT artifact_path FROM model_runs")[0][0]
     artifact.write_bytes(artifact.read_bytes() + b"\x00")
     outcome = cli("predict")
     assert outcome.exit_code == 1
@@ -140,7 +140,7 @@ def test_tampered_artifact_is_refused(initialized: Project, cli: Invoke) -> None
 
 def test_missing_artifact_is_refused(initialized: Project, cli: Invoke) -> None:
     trained(initialized, cli)
-    artifact = Path(initialized.sql("SELECT artifact_path FROM model_runs")[0][0])
+    artifact = initialized.root / "models" / initialized.sql("SELECT artifact_path FROM model_runs")[0][0]
     artifact.unlink()
     outcome = cli("predict")
     assert outcome.stderr == f"Error: model 1: artifact {artifact} is missing; retrain with `datamgr train`\n"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -112,9 +111,9 @@ def test_train_command_registers_the_model(initialized: Project, cli: Invoke) ->
     in_range = history[(history.Timestamps >= start_at) & (history.Timestamps <= end_at)]
     assert row_count == len(in_range)
     assert (json.loads(features) if isinstance(features, str) else features) == FEATURES
-    assert artifact.endswith(".skops")
-    assert sha256_of(Path(artifact)) == sha
-    assert f"train: T01: model 1 saved to {artifact}" in outcome.stderr
+    assert artifact.endswith(".skops") and "/" not in artifact  # stored relative to models_dir
+    assert sha256_of(initialized.root / "models" / artifact) == sha
+    assert f"train: T01: model 1 saved to {initialized.root / 'models' / artifact}" in outcome.stderr
 
 
 def test_train_on_an_empty_range(initialized: Project, cli: Invoke) -> None:

@@ -41,8 +41,7 @@ def _fill_0003(connection: Connection) -> None:
     for model, seconds, value in ((1, 1_200_000_000, 800.0), (2, 1_200_000_000, 810.0), (2, 1_200_000_600, 900.0)):
         connection.execute(
             text(
-                'INSERT INTO predictions (model_id, "Timestamps", predicted_power, created_at) '
-                "VALUES (:m, :t, :v, :c)"
+                'INSERT INTO predictions (model_id, "Timestamps", predicted_power, created_at) VALUES (:m, :t, :v, :c)'
             ),
             {"m": model, "t": at(seconds), "v": value, "c": at(1_200_002_000)},
         )
@@ -84,7 +83,10 @@ def test_a_single_turbine_database_moves_to_the_default_turbine(database_url: st
             (2, default_turbine, 1_200_000_600, 900.0),
         ]
         models = connection.execute(text("SELECT id, turbine_id, artifact_path FROM model_runs ORDER BY id")).all()
-        assert [tuple(r) for r in models] == [(1, default_turbine, "model_1.skops"), (2, default_turbine, "model_2.skops")]
+        assert [tuple(r) for r in models] == [
+            (1, default_turbine, "model_1.skops"),
+            (2, default_turbine, "model_2.skops"),
+        ]
         quarantined = connection.execute(
             text(f"SELECT source, turbine_id, {stamp}, row_number, reason FROM quarantine")
         ).all()
@@ -96,14 +98,18 @@ def test_a_single_turbine_database_moves_to_the_default_turbine(database_url: st
         ]
         inspector = inspect(connection)
         assert inspector.get_pk_constraint("raw_data")["constrained_columns"] == ["turbine_id", "Timestamps"]
-        assert inspector.get_pk_constraint("quarantine")["constrained_columns"] == ["source", "turbine_id", "Timestamps"]
+        assert inspector.get_pk_constraint("quarantine")["constrained_columns"] == [
+            "source",
+            "turbine_id",
+            "Timestamps",
+        ]
         assert inspector.get_foreign_keys("predictions")[0]["referred_table"] == "model_runs"
 
     # The new key holds: the same instant may now exist once per turbine, never twice for one.
     with write_transaction(engine) as connection:
         at = _instant(connection, RAW[0][0])
-        connection.execute(text('INSERT INTO raw_data (turbine_id, "Timestamps") VALUES (\'T99\', :t)'), {"t": at})
-    with pytest.raises(Exception, match="(?i)unique|duplicate"), write_transaction(engine) as connection:
+        connection.execute(text("INSERT INTO raw_data (turbine_id, \"Timestamps\") VALUES ('T99', :t)"), {"t": at})
+    with pytest.raises(Exception, match=r"(?i)unique|duplicate"), write_transaction(engine) as connection:
         connection.execute(
             text('INSERT INTO raw_data (turbine_id, "Timestamps") VALUES (:tid, :t)'), {"tid": default_turbine, "t": at}
         )

@@ -6,16 +6,30 @@ Create Date: 2026-11-29
 """
 
 from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
-
-from datamgr.store.schema import UtcTimestamp
 
 revision: str = "0002_model_runs"
 down_revision: str | None = "0001_initial"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+
+
+class UtcTimestamp(sa.types.TypeDecorator[datetime]):
+    """This revision's own frozen copy of datamgr's UtcTimestamp, as far as DDL needs it: INTEGER
+    epoch seconds on SQLite, timestamptz elsewhere. A migration never imports live code, which may
+    change after it was written."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: sa.Dialect) -> sa.types.TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(sa.Integer())
+        return dialect.type_descriptor(sa.DateTime(timezone=True))
 
 
 def upgrade() -> None:

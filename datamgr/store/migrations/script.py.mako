@@ -9,14 +9,15 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-
-import datamgr.store.schema
 ${imports if imports else ""}
 
 revision: str = ${repr(up_revision)}
 down_revision: str | None = ${repr(down_revision)}
 branch_labels: str | Sequence[str] | None = ${repr(branch_labels)}
 depends_on: str | Sequence[str] | None = ${repr(depends_on)}
+
+# Never import datamgr here: copy any custom type (such as UtcTimestamp) into this file, as
+# 0001_raw_data_and_predictions.py does, so that this revision keeps meaning what it meant.
 
 
 def upgrade() -> None:

@@ -56,7 +56,9 @@ def _sqlite_columns(table: str) -> list[sa.Column]:  # type: ignore[type-arg]
         ]
     if table == "predictions":
         return [
-            sa.Column("model_id", sa.Integer(), sa.ForeignKey("model_runs.id", name="fk_predictions_model_id_model_runs")),
+            sa.Column(
+                "model_id", sa.Integer(), sa.ForeignKey("model_runs.id", name="fk_predictions_model_id_model_runs")
+            ),
             _turbine_column(),
             sa.Column("Timestamps", instant(), nullable=False),
             sa.Column("predicted_power", sa.Float(), nullable=True),
