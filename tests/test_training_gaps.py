@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -79,7 +78,8 @@ def test_train_and_predict_on_a_range_where_features_are_blank(initialized: Proj
     assert "train: model 1 saved to " in outcome.stderr and f"; {warning[1]} rows fit, " in outcome.stderr
     features, artifact, digest = initialized.sql("SELECT features, artifact_path, artifact_sha256 FROM model_runs")[0]
     assert (json.loads(features) if isinstance(features, str) else features) == USED
-    assert list(load_model(Path(artifact), digest, model_id=1).feature_names_in_) == USED
+    model = load_model(initialized.root / "models" / artifact, digest, model_id=1)  # stored relative to models_dir
+    assert list(model.feature_names_in_) == USED
 
     predicted = cli("predict", "-n", "8", "-f", "json")
     assert predicted.exit_code == 0, predicted.stderr
