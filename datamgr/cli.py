@@ -502,6 +502,9 @@ def ingest(
             for line in item.warnings(report.table):
                 log.warning(line)
             log.info(f"ingest {item.path} -> {report.table}: {_counts(item.counts)}")
+            if len(item.counts.per_turbine) > 1:
+                for turbine_id, counts in item.counts.per_turbine:
+                    log.info(f"ingest {item.path} -> {report.table}: {turbine_id}: {_counts(counts)}")
         if len(report.files) > 1:
             log.info(f"ingest total -> {report.table}: {_counts(report.total)}")
 

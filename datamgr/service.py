@@ -6,6 +6,7 @@ The CLI parses options, calls one of these and renders what comes back; nothing 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -291,7 +292,8 @@ def _ingest_file(
     repository.sync_turbines(connection, {}, seen.turbines)
     if refused:
         refused[0].merge()
-        counts = replace(counts, rows_read=counts.rows_read + refused[0].rows, quarantined=refused[0].rows)
+        held = {t: UpsertCounts(rows_read=n, quarantined=n) for t, n in seen.quarantined.items()}
+        counts = counts + repository.totals(held)
     return FileReport(source.path, counts, seen.ignored, tuple(seen.first_quarantined))
 
 
@@ -303,12 +305,15 @@ class _FileNotes:
     off_grid: int = 0
     first_quarantined: list[tuple[int, str]] = field(default_factory=list)
     turbines: set[str] = field(default_factory=set)
+    quarantined: Counter[str] = field(default_factory=Counter)  # rows per turbine
 
     def reset(self) -> None:
         self.ignored, self.off_grid, self.first_quarantined, self.turbines = (), 0, [], set()
+        self.quarantined = Counter()
 
     def add(self, batch: ConformedBatch) -> None:
         self.turbines.update(batch.rows[TURBINE].unique(), batch.quarantined[TURBINE].unique())
+        self.quarantined.update(batch.quarantined[TURBINE].tolist())
         self.ignored = self.ignored or batch.ignored
         self.off_grid += batch.off_grid
         room = SHOWN - len(self.first_quarantined)

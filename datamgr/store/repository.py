@@ -12,7 +12,7 @@ COALESCE(excluded.col, table.col), and compares with that, unless blanks are ask
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -79,9 +79,26 @@ class UpsertCounts:
     blanks_kept: int = 0
     off_grid: int = 0
     first_duplicates: tuple[int, ...] = field(default=(), compare=False)  # diagnostic, not a count
+    # The same counts for each turbine of the input, in turbine order (the totals above are their sums).
+    per_turbine: tuple[tuple[str, UpsertCounts], ...] = field(default=(), compare=False)
 
     def __add__(self, other: UpsertCounts) -> UpsertCounts:
-        return UpsertCounts(*(getattr(self, name) + getattr(other, name) for name in self.__dataclass_fields__))
+        merged = dict(self.per_turbine)
+        for turbine, counts in other.per_turbine:
+            merged[turbine] = merged[turbine] + counts if turbine in merged else counts
+        summed = {name: getattr(self, name) + getattr(other, name) for name in COUNTED}
+        return UpsertCounts(**summed, per_turbine=tuple(sorted(merged.items())))
+
+
+COUNTED = [name for name in UpsertCounts.__dataclass_fields__ if name != "per_turbine"]
+
+
+def totals(per_turbine: dict[str, UpsertCounts], **extra: Any) -> UpsertCounts:
+    """The sum of per-turbine counts, keeping the breakdown."""
+    total = UpsertCounts(**extra)
+    for turbine in sorted(per_turbine):
+        total = total + replace(per_turbine[turbine], per_turbine=((turbine, per_turbine[turbine]),))
+    return total
 
 
 def count_rows(connection: Connection, table: Table) -> int:
@@ -316,7 +333,12 @@ class Staging:
         replaced = s.c[_SEQ].not_in(keep)
         first = self.connection.execute(select(s.c[_ROW]).where(replaced).order_by(s.c[_SEQ]).limit(3)).scalars()
         first_duplicates = tuple(int(label) for label in first)
-        duplicates = self.connection.execute(delete(s).where(replaced)).rowcount if first_duplicates else 0
+        turbine = s.c[TURBINE]
+        duplicates: dict[str, int] = {}
+        if first_duplicates:
+            grouped = select(turbine, func.count()).where(replaced).group_by(turbine)
+            duplicates = {str(t): int(n) for t, n in self.connection.execute(grouped)}
+            self.connection.execute(delete(s).where(replaced))
 
         on_key = and_(*(t.c[k] == s.c[k] for k in self.key))
         changed = or_(false(), *(_differs(t.c[c], s.c[c], self.replace_blanks) for c in self.compared))
@@ -327,24 +349,30 @@ class Staging:
                 kept = kept + case((and_(s.c[c].is_(None), t.c[c].is_not(None)), 1), else_=0)
         counts = self.connection.execute(
             select(
+                turbine,
                 func.count(),
                 func.coalesce(func.sum(case((missing, 1), else_=0)), 0),
                 func.coalesce(func.sum(case((and_(~missing, changed), 1), else_=0)), 0),
                 func.coalesce(func.sum(kept), 0),
-            ).select_from(s.outerjoin(t, on_key))
-        ).one()
+            )
+            .select_from(s.outerjoin(t, on_key))
+            .group_by(turbine)
+        ).all()
         self.connection.execute(self._merge_statement())
         self.staging.drop(self.connection)
-        distinct, inserted, updated, blanks_kept = (int(v) for v in counts)
-        return UpsertCounts(
-            rows_read=self.rows,
-            duplicates=int(duplicates),
-            inserted=inserted,
-            updated=updated,
-            unchanged=distinct - inserted - updated,
-            blanks_kept=blanks_kept,
-            first_duplicates=first_duplicates,
-        )
+        tally = {}
+        for turbine_id, *values in counts:
+            distinct, inserted, updated, blanks_kept = (int(v) for v in values)
+            repeated = duplicates.get(str(turbine_id), 0)
+            tally[str(turbine_id)] = UpsertCounts(
+                rows_read=distinct + repeated,
+                duplicates=repeated,
+                inserted=inserted,
+                updated=updated,
+                unchanged=distinct - inserted - updated,
+                blanks_kept=blanks_kept,
+            )
+        return totals(tally, first_duplicates=first_duplicates)
 
     def _merge_statement(self) -> Insert:
         s = self.staging
@@ -462,25 +490,15 @@ def _upsert_in_place(
     seen: dict[str, list[tuple[int, int]]] = {}
     statement: Any = None
     order: list[str] = []
-    rows_read = duplicates = inserted = changed = kept = 0
+    tally: dict[str, UpsertCounts] = {}
     first_duplicates: list[int] = []
     for frame in frames:
         if frame.empty:
             continue
         seconds = to_epoch_seconds(frame[TIMESTAMP])
-        last = ~_replaced_keys(frame[TURBINE], seconds)
-        rows_read, duplicates = rows_read + len(frame), duplicates + int((~last).sum())
-        if not last.all():
-            first_duplicates += _index_labels(frame[~last])[: 3 - len(first_duplicates)]
-            frame, seconds = frame[last], seconds[last]
-        spans = seconds.groupby(frame[TURBINE].to_numpy()).agg(["min", "max"])
-        bounds = []
-        for turbine, (low, high) in zip(spans.index, spans.itertuples(index=False), strict=True):
-            ranges = seen.setdefault(str(turbine), [])
-            if any(low <= seen_high and seen_low <= high for seen_low, seen_high in ranges):
-                raise _OutOfOrder
-            ranges.append((int(low), int(high)))
-            bounds.append({"turbine": str(turbine), "low": _at(int(low)), "high": _at(int(high))})
+        replaced = _replaced_keys(frame[TURBINE], seconds)
+        if replaced.any():
+            first_duplicates += _index_labels(frame[replaced])[: 3 - len(first_duplicates)]
         if statement is None:
             compiled = _on_conflict(
                 _dialect_insert(connection)(table).values({c: bindparam(c) for c in frame.columns}),
@@ -489,22 +507,30 @@ def _upsert_in_place(
                 replace_blanks=replace_blanks,
             ).compile(dialect=connection.dialect)
             statement, order = str(compiled), list(compiled.positiontup or [])
-        before = sum(connection.execute(in_range, b).scalar_one() for b in bounds)
-        if not replace_blanks:
-            kept += _stored_under_blanks(connection, table, frame, seconds)
-        columns = [seconds.tolist() if c == TIMESTAMP else _sqlite_values(frame[c], table.c[c]) for c in order]
-        changed += _executemany(connection, statement, zip(*columns, strict=True))
-        inserted += sum(connection.execute(in_range, b).scalar_one() for b in bounds) - before
-    distinct = rows_read - duplicates
-    return UpsertCounts(
-        rows_read=rows_read,
-        duplicates=duplicates,
-        inserted=inserted,
-        updated=changed - inserted,
-        unchanged=distinct - changed,
-        blanks_kept=kept,
-        first_duplicates=tuple(first_duplicates),
-    )
+        for turbine, positions in frame.groupby(TURBINE, sort=False).indices.items():
+            keep = positions[~replaced[positions]]
+            part, part_seconds = frame.iloc[keep], seconds.iloc[keep]
+            low, high = int(part_seconds.min()), int(part_seconds.max())
+            ranges = seen.setdefault(str(turbine), [])
+            if any(low <= seen_high and seen_low <= high for seen_low, seen_high in ranges):
+                raise _OutOfOrder
+            ranges.append((low, high))
+            bounds = {"turbine": str(turbine), "low": _at(low), "high": _at(high)}
+            before = connection.execute(in_range, bounds).scalar_one()
+            kept = 0 if replace_blanks else _stored_under_blanks(connection, table, part, part_seconds)
+            columns = [part_seconds.tolist() if c == TIMESTAMP else _sqlite_values(part[c], table.c[c]) for c in order]
+            changed = _executemany(connection, statement, zip(*columns, strict=True))
+            inserted = connection.execute(in_range, bounds).scalar_one() - before
+            counts = UpsertCounts(
+                rows_read=len(positions),
+                duplicates=len(positions) - len(keep),
+                inserted=inserted,
+                updated=changed - inserted,
+                unchanged=len(keep) - changed,
+                blanks_kept=kept,
+            )
+            tally[str(turbine)] = tally[str(turbine)] + counts if str(turbine) in tally else counts
+    return totals(tally, first_duplicates=tuple(first_duplicates))
 
 
 def _replaced_keys(turbine: pd.Series, seconds: pd.Series) -> np.ndarray:
