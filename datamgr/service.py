@@ -456,7 +456,8 @@ class TrainedModel:
     artifact_path: Path
     rows_in_range: int
     result: TrainingResult | None
-    metrics: dict[str, Any]
+    metrics: dict[str, Any]  # as model_runs stores them
+    features: list[str]
 
     @property
     def up_to_date(self) -> bool:
@@ -521,7 +522,11 @@ def train(
                 )
             if newest is not None and not force and _up_to_date(newest, data, settings, start_at, end_at):
                 artifact = resolve_artifact(newest["artifact_path"], options.models_dir)
-                current.append(TrainedModel(turbine_id, newest["id"], artifact, len(data), None, newest["metrics"]))
+                current.append(
+                    TrainedModel(
+                        turbine_id, newest["id"], artifact, len(data), None, newest["metrics"], newest["features"]
+                    )
+                )
                 continue
             fitted.append((turbine_id, len(data), _fit(data, settings, turbine_id, stage)))
         except TrainingError as exc:
@@ -605,12 +610,14 @@ def _register(
                         "train_end": end_at,
                         "row_count": rows,
                         "data_digest": result.data_digest,
-                        "metrics": _stored_metrics(result),
+                        "metrics": stored_metrics(result),
                         "artifact_path": stored_artifact_path(artifact, models_dir),
                         "artifact_sha256": sha256,
                     },
                 )
-                models.append(TrainedModel(turbine_id, model_id, artifact, rows, result, result.metrics))
+                models.append(
+                    TrainedModel(turbine_id, model_id, artifact, rows, result, stored_metrics(result), result.features)
+                )
         return models
     except BaseException:
         for *_, artifact, _sha in saved:
@@ -618,7 +625,8 @@ def _register(
         raise
 
 
-def _stored_metrics(result: TrainingResult) -> dict[str, Any]:
+def stored_metrics(result: TrainingResult) -> dict[str, Any]:
+    """model_runs.metrics: the holdout metrics and how many rows went where."""
     return {
         **result.metrics,
         "rows_fit": result.rows_fit,
@@ -669,8 +677,8 @@ def predict(
     """Predict each turbine's newest rows (or every row of a range) with its newest model, and store
     the predictions with their lineage.
 
-    Batch form (cron): turbines without a model are named and skipped; a turbine whose newest row
-    its model already predicted is skipped, its model not even loaded. Range form (backfill):
+    Batch form (cron): turbines without a model are named and skipped; a turbine whose newest
+    batch its model has already predicted, row for row, is skipped, its model not even loaded. Range form (backfill):
     every row in [start, end], read and written batch by batch, so memory does not grow with the
     range; one transaction per turbine; predicting again changes nothing.
     """
@@ -688,10 +696,12 @@ def predict(
             span = (span[0], _range_end(connection, raw_data, span[0], span[1]))
         else:
             for turbine_id, run in list(plan.items()):
+                waiting = repository.unpredicted_among_newest(
+                    connection, raw_data, predictions_table, turbine_id, run["id"], size
+                )
                 newest = repository.newest_timestamp(connection, raw_data, turbine_id)
-                done = repository.newest_timestamp(connection, predictions_table, turbine_id, run["id"])
-                if newest is not None and done is not None and done >= newest:
-                    up_to_date[turbine_id] = done
+                if waiting == 0 and newest is not None:
+                    up_to_date[turbine_id] = newest
                     del plan[turbine_id]
     if span is None:
         return _predict_newest(engine, settings, plan, size, without_model, up_to_date)
@@ -882,10 +892,9 @@ def metrics_frame(report: TrainReport) -> pd.DataFrame:
             {
                 TURBINE: item.turbine_id,
                 "model_id": item.model_id,
-                "trained": "up to date" if item.up_to_date else "new",
                 "rows_fit": item.metrics.get("rows_fit"),
                 "rows_holdout": item.metrics.get("rows_holdout"),
-                "features": None if item.result is None else len(item.result.features),
+                "features": len(item.features),
                 "mae_kw": model["mae"],
                 "baseline_mae_kw": baseline["mae"],
                 "rmse_kw": model["rmse"],

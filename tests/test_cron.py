@@ -102,10 +102,12 @@ def test_readme_crontab_runs_from_root_with_an_empty_environment(tmp_path: Path,
         stored = [row[0] for row in connection.execute("SELECT artifact_path FROM model_runs")]
     assert [a.name for a in artifacts] == stored  # stored relative to models_dir
     predictions = (project / "data" / "prod_data" / "latest_predictions.csv").read_text().splitlines()
-    assert predictions[0] == "Timestamps,predicted_power,model_id,created_at"
+    assert predictions[0] == "turbine_id,Timestamps,predicted_power,model_id,created_at"
     assert len(predictions) == 33
     assert (logs / "datamgr.log").read_text() == ""  # --quiet: nothing to say when all is well
-    assert (logs / "datamgr-train.log").read_text().splitlines()[0] == "metric,model,baseline"
+    assert (logs / "datamgr-train.log").read_text().splitlines()[0] == (
+        "turbine_id,model_id,rows_fit,rows_holdout,features,mae_kw,baseline_mae_kw,rmse_kw,baseline_rmse_kw,r2,baseline_r2"
+    )
     assert sorted(os.listdir("/")) == root_before  # nothing landed in the working directory
 
     # the next night and the next feed: nothing new, so nothing changes
@@ -166,7 +168,7 @@ def test_rows_of_older_versions_still_find_their_artifact(
     outcome = cli("predict", "-n", "3", "-f", "csv")
     assert (outcome.exit_code, len(outcome.stdout.splitlines())) == (0, 4), outcome.stderr
     initialized.sql("UPDATE model_runs SET artifact_path = :path", path="models/gone.skops")
-    outcome = cli("predict", "-n", "3")
+    outcome = cli("predict", "-n", "4")  # one row more than predicted: the model has to be loaded
     assert (outcome.exit_code, outcome.stderr) == (
         1,
         f"Error: model 1: artifact {initialized.root / 'models' / 'models' / 'gone.skops'} is missing; "

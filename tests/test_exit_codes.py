@@ -114,7 +114,7 @@ def test_usage_errors_come_before_any_work(project: Project, cli: Invoke, args: 
 def test_range_with_only_start_runs_to_the_newest_row(initialized: Project, cli: Invoke) -> None:
     outcome = cli("range", "--start", "2007-09-30 22:00", "-f", "csv")
     assert outcome.exit_code == 0, outcome.stderr
-    stamps = [line.split(",")[0] for line in outcome.stdout.splitlines()[1:]]
+    stamps = [line.split(",")[1] for line in outcome.stdout.splitlines()[1:]]
     assert (stamps[0], stamps[-1], len(stamps)) == ("2007-09-30T22:00:00Z", "2007-09-30T23:50:00Z", 12)
     later = cli("range", "--start", "2031-01-01", "-f", "csv")
     assert (later.exit_code, later.stdout.count("\n")) == (0, 1)  # after the newest row: the header only
@@ -147,7 +147,7 @@ def test_a_failure_after_the_commit_says_what_was_stored(initialized: Project, c
     assert (outcome.exit_code, outcome.stdout) == (1, "")
     assert outcome.stderr == (
         f"Error: --output {full}: cannot write: No space left on device; the predictions were stored all the "
-        "same (model 1 -> predictions: 40 rows read, 40 inserted, 0 updated, 0 unchanged); "
+        "same (T01: model 1 -> 40 rows read, 40 inserted, 0 updated, 0 unchanged); "
         "`datamgr last-n 40 -t predictions` prints them\n"
     )
     assert initialized.rows("predictions") == 40
@@ -172,7 +172,7 @@ def test_a_closed_pipe_ends_quietly_with_141(initialized: Project, cli: Invoke, 
     """Like `cat big | head -1`: 141 (128 + SIGPIPE), nothing on stderr; what was committed stays."""
     assert cli("train").exit_code == 0
     result = piped_to_head(initialized, "--quiet", *command)
-    assert (result.stdout, result.stderr) == ("Timestamps," + result.stdout.split(",", 1)[1], "status 141\n")
+    assert (result.stdout, result.stderr) == ("turbine_id,Timestamps," + result.stdout.split(",", 2)[2], "status 141\n")
     assert result.stdout.count("\n") == 1
     if command[0] == "predict":
         assert initialized.rows("predictions") == 5000

@@ -203,7 +203,7 @@ REFUSALS: list[tuple[str, str, Make, list[str], str]] = [
         "keys.csv",
         text("Timestamps\n2030-01-01 00:00\n"),
         [],
-        "no value column, only Timestamps; table raw_data takes WindSpeed, WindDirAbs, WindDirRel, Power, "
+        "no value column, only turbine_id, Timestamps; table raw_data takes WindSpeed, WindDirAbs, WindDirRel, Power, "
         "Pitch, GenRPM, RotorRPM, EnvirTemp, NacelTemp, GearOilTemp, GearBearTemp, GenPh1Temp, GenBearTemp",
     ),
     (

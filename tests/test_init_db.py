@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from datamgr.store.schema import SCHEMA_REVISION
 from tests.conftest import Invoke, Project
 
 
@@ -20,7 +21,7 @@ def test_a_populated_database_needs_no_history_file(
     rows = len(initialized.files.history_frame)
     assert outcome.exit_code == 0, outcome.stderr
     assert outcome.stderr.endswith(
-        f"INFO init-db: schema at 0003_quarantine; history not loaded: raw_data already holds {rows} rows; "
+        f"INFO init-db: schema at {SCHEMA_REVISION}; history not loaded: raw_data already holds {rows} rows; "
         f"raw_data holds {rows} rows\n"
     )
     assert initialized.snapshot() == before
@@ -86,7 +87,7 @@ def test_init_db_reports_quarantined_history_rows_even_when_quiet(
     outcome = cli("--quiet", "init-db")
     assert outcome.exit_code == 0, outcome.stderr
     assert outcome.stderr.split(" ", 1)[1] == (
-        f"WARNING init-db: schema migrated empty -> 0003_quarantine; loaded 2 rows from {history}, 1 rows "
+        f"WARNING init-db: schema migrated empty -> {SCHEMA_REVISION}; loaded 2 rows from {history}, 1 rows "
         "quarantined for impossible values (see `datamgr last-n 100 -t quarantine`); raw_data holds 2 rows\n"
     )
     assert (project.rows(), project.rows("quarantine")) == (2, 1)

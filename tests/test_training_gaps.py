@@ -70,12 +70,12 @@ def test_train_and_predict_on_a_range_where_features_are_blank(initialized: Proj
     outcome = cli("train")
     assert outcome.exit_code == 0, outcome.stderr
     warning = re.search(
-        r"WARNING train: 2 feature\(s\) left out, without any value in the (\d+) rows fitted: Pitch, GenRPM; "
-        r"model 1 uses the others\n",
+        r"WARNING train: T01: model 1: 2 feature\(s\) left out, without any value in the (\d+) rows fitted: "
+        r"Pitch, GenRPM; the model uses the others\n",
         outcome.stderr,
     )
     assert warning is not None, outcome.stderr
-    assert "train: model 1 saved to " in outcome.stderr and f"; {warning[1]} rows fit, " in outcome.stderr
+    assert "train: T01: model 1 saved to " in outcome.stderr and f"; {warning[1]} rows fit, " in outcome.stderr
     features, artifact, digest = initialized.sql("SELECT features, artifact_path, artifact_sha256 FROM model_runs")[0]
     assert (json.loads(features) if isinstance(features, str) else features) == USED
     model = load_model(initialized.root / "models" / artifact, digest, model_id=1)  # stored relative to models_dir
@@ -84,7 +84,7 @@ def test_train_and_predict_on_a_range_where_features_are_blank(initialized: Proj
     predicted = cli("predict", "-n", "8", "-f", "json")
     assert predicted.exit_code == 0, predicted.stderr
     assert predicted.stderr.endswith(
-        "predict: model 1 -> predictions: 8 rows read, 8 inserted, 0 updated, 0 unchanged\n"
+        "predict: T01: model 1 -> predictions: 8 rows read, 8 inserted, 0 updated, 0 unchanged\n"
     )
     assert all(row["predicted_power"] is not None for row in json.loads(predicted.stdout))
 
@@ -98,16 +98,16 @@ def test_rows_without_any_feature_value_are_not_predicted(initialized: Project, 
     assert outcome.exit_code == 0, outcome.stderr
     lines = outcome.stderr.splitlines()
     assert lines[-2].endswith(
-        "WARNING predict: 2 row(s) without a value for any of model 1's features not predicted: "
+        "WARNING predict: T01: 2 row(s) without a value for any of model 1's features not predicted: "
         "2007-10-01T00:00:00Z, 2007-10-01T00:10:00Z"
     )
-    assert lines[-1].endswith("predict: model 1 -> predictions: 3 rows read, 3 inserted, 0 updated, 0 unchanged")
+    assert lines[-1].endswith("predict: T01: model 1 -> predictions: 3 rows read, 3 inserted, 0 updated, 0 unchanged")
     newest = ["2007-09-30T23:30:00Z", "2007-09-30T23:40:00Z", "2007-09-30T23:50:00Z"]
     stamp = initialized.epoch('"Timestamps"')
     assert [row[0] for row in initialized.sql(f"SELECT {stamp} FROM predictions ORDER BY 1")] == [
         int(pd.Timestamp(t).timestamp()) for t in newest
     ]
-    assert [line.split(",")[0] for line in outcome.stdout.splitlines()[1:]] == newest
+    assert [line.split(",")[1] for line in outcome.stdout.splitlines()[1:]] == newest
 
 
 @pytest.mark.parametrize(

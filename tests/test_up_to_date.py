@@ -16,7 +16,7 @@ from tests.test_cron import database_state
 
 REPO = Path(__file__).resolve().parents[1]
 UP_TO_DATE = (
-    "train: model {id} is up to date (same range, data digest, estimator and parameters); nothing trained; "
+    "train: T01: model {id} is up to date (same range, data digest, estimator and parameters); nothing trained; "
     "pass --force to train again\n"
 )
 
@@ -37,7 +37,7 @@ def test_train_again_on_the_same_data_is_up_to_date(initialized: Project, cli: I
 
     forced = cli("train", "--force")
     assert forced.exit_code == 0
-    assert "train: model 2 saved to " in forced.stderr
+    assert "train: T01: model 2 saved to " in forced.stderr
     assert (initialized.rows("model_runs"), len(artifacts(initialized))) == (2, 2)
 
 
@@ -48,9 +48,9 @@ def test_new_data_in_the_range_or_new_parameters_train_again(
     fix = initialized.root / "fix.csv"
     fix.write_text("Timestamps,Power\n2007-08-01 00:00,1234.5\n")  # inside the training range
     assert cli("ingest", fix).exit_code == 0
-    assert "train: model 2 saved to " in cli("train").stderr
+    assert "train: T01: model 2 saved to " in cli("train").stderr
     monkeypatch.setenv("DATAMGR_TRAINING_PIPELINE__PARAMS", '{"max_iter": 61, "random_state": 0}')
-    assert "train: model 3 saved to " in cli("train").stderr
+    assert "train: T01: model 3 saved to " in cli("train").stderr
     assert cli("train").stderr.split(" INFO ")[1] == UP_TO_DATE.format(id=3)
     later = initialized.root / "later.csv"
     later.write_text("Timestamps,Power\n2031-01-01 00:00,1\n")  # outside it: the model stays up to date
@@ -62,17 +62,22 @@ def test_a_missing_artifact_is_not_up_to_date(initialized: Project, cli: Invoke)
     assert cli("train").exit_code == 0
     for name in artifacts(initialized):
         (initialized.root / "models" / name).unlink()
-    assert "train: model 2 saved to " in cli("train").stderr
+    assert "train: T01: model 2 saved to " in cli("train").stderr
 
 
 def test_predict_again_leaves_the_predictions_as_they_are(initialized: Project, cli: Invoke) -> None:
     assert cli("train").exit_code == 0
     assert cli("predict").exit_code == 0
     before = initialized.snapshot()
-    again = cli("predict")
+    again = cli("predict")  # the newest 32 rows are predicted already: skipped, the model not even loaded
     assert (
         again.stderr.split(" INFO ")[1]
-        == "predict: model 1 -> predictions: 32 rows read, 0 inserted, 0 updated, 32 unchanged\n"
+        == "predict: T01: no new rows since the last prediction (2007-09-30T23:50:00Z)\n"
+    )
+    assert initialized.snapshot() == before
+    recomputed = cli("predict", "--start", "2007-09-30 18:40")  # a backfill recomputes, and changes nothing
+    assert recomputed.stderr.split(" INFO ")[1] == (
+        "predict: T01: model 1 -> predictions: 32 rows read, 0 inserted, 0 updated, 32 unchanged\n"
     )
     assert initialized.snapshot() == before
 
@@ -110,6 +115,6 @@ def test_make_run_twice_changes_nothing_the_second_time(tmp_path: Path) -> None:
     assert database_state(db) == first
     assert sorted((source / "data" / "06_models").iterdir()) == models
     assert UP_TO_DATE.format(id=1) in second
-    assert "predict: model 1 -> predictions: 32 rows read, 0 inserted, 0 updated, 32 unchanged" in second
+    assert "predict: T01: no new rows since the last prediction (2008-07-28T23:50:00Z)" in second
     with sqlite3.connect(db) as connection:
         assert connection.execute("SELECT count(*) FROM model_runs").fetchone() == (1,)

@@ -608,6 +608,19 @@ def list_model_runs(connection: Connection, turbine: str | None = None) -> list[
     return [dict(row) for row in connection.execute(stmt).mappings()]
 
 
+def unpredicted_among_newest(
+    connection: Connection, raw: Table, predicted: Table, turbine: str, model_id: int, n: int
+) -> int:
+    """How many of a turbine's n newest rows have no prediction from the model: n index probes."""
+    newest = (
+        select(raw.c[TIMESTAMP].label("at")).where(raw.c[TURBINE] == turbine).order_by(raw.c[TIMESTAMP].desc()).limit(n)
+    ).subquery()
+    done = select(predicted.c.model_id).where(
+        predicted.c.model_id == model_id, predicted.c[TURBINE] == turbine, predicted.c[TIMESTAMP] == newest.c.at
+    )
+    return int(connection.execute(select(func.count()).select_from(newest).where(~done.exists())).scalar_one())
+
+
 def newest_timestamp(
     connection: Connection, table: Table, turbine: str, model_id: int | None = None
 ) -> datetime | None:
