@@ -24,7 +24,7 @@ import typer
 from typer.core import TyperGroup
 
 from datamgr import __version__
-from datamgr.errors import CommittedError, DatamgrError
+from datamgr.errors import CommittedError, DatamgrError, UsageError
 from datamgr.render import OutputFormat, check_output
 from datamgr.timestamps import format_instant
 
@@ -809,8 +809,8 @@ def predict(
                 ) from exc
         if report.without_model:
             log.warning(
-                f"predict: {len(report.without_model)} turbine(s) without a trained model skipped: "
-                f"{', '.join(report.without_model)}; run `datamgr train`"
+                f"predict: {len(report.without_model)} turbine(s) without an active model skipped: "
+                f"{', '.join(report.without_model)}; run `datamgr train` (or `datamgr models activate ID`)"
             )
         for turbine_id, newest in report.up_to_date.items():
             log.info(f"predict: {turbine_id}: no new rows since the last prediction ({format_instant(newest)})")
@@ -825,22 +825,229 @@ def predict(
             log.info(f"predict: {item.turbine_id}: model {item.model_id} -> predictions: {_counts(item.counts)}")
 
 
-@app.command()
+models_app = typer.Typer(
+    name="models",
+    context_settings={"help_option_names": ["-h", "--help"]},
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+app.add_typer(models_app)
+
+
+@models_app.callback(invoke_without_command=True)
 def models(
     ctx: typer.Context, turbine: TurbineOption = None, fmt: FormatOption = None, output: OutputOption = None
 ) -> None:
-    """List the registered models: turbine, training range, row count, holdout MAE beside the baseline's.
+    """List the registered models: turbine, whether active, training range, holdout MAE beside the baseline's.
+
+    Each turbine has at most one active model: the one predict uses. train makes a new model
+    active only when it beats its binned power curve and is no worse than the active model on
+    the same rows (training_pipeline.promote_tolerance); `models activate` and `models retire`
+    change it by hand.
 
     Example:
 
     \b
       datamgr models --turbine T01 --format json
+      datamgr models activate 7
     """
+    if ctx.invoked_subcommand is not None:
+        return
     with reported(ctx) as state:
         from datamgr import service
 
         check_output(output)
         _show(state, service.list_models(state.engine(), turbine=turbine), fmt, output, "models")
+
+
+ModelIdArgument = Annotated[int, typer.Argument(help="The model's id (see `datamgr models`).", show_default=False)]
+
+
+@models_app.command("activate")
+def models_activate(ctx: typer.Context, model_id: ModelIdArgument) -> None:
+    """Make a model its turbine's active one: the one predict uses from now on.
+
+    Example:
+
+    \b
+      datamgr models activate 7
+    """
+    with reported(ctx) as state:
+        from datamgr import service
+
+        run = service.activate_model(state.engine(), model_id)
+        log.info(f"models: model {model_id} is now the active model of turbine {run['turbine_id']}")
+
+
+@models_app.command("retire")
+def models_retire(ctx: typer.Context, model_id: ModelIdArgument) -> None:
+    """Stop using a model; its turbine has no active model until one is trained or activated.
+
+    Example:
+
+    \b
+      datamgr models retire 7
+    """
+    with reported(ctx) as state:
+        from datamgr import service
+
+        run = service.retire_model(state.engine(), model_id)
+        log.warning(
+            f"models: model {model_id} retired; turbine {run['turbine_id']} has no active model until one is "
+            "trained or activated"
+        )
+
+
+WindowOption = Annotated[
+    str | None,
+    typer.Option("--window", "-w", help="Window length: 30m, 6h, 1d, 7d … [default: monitoring.window]."),
+]
+
+
+@app.command()
+def evaluate(
+    ctx: typer.Context,
+    turbine: TurbineOption = None,
+    model_id: Annotated[
+        int | None, typer.Option("--model-id", "-m", help="Only this model [default: every model].")
+    ] = None,
+    start: Annotated[str | None, typer.Option("--start", "-s", help="First window to show, by time.")] = None,
+    end: Annotated[str | None, typer.Option("--end", "-e", help="Last window to show, by time.")] = None,
+    window: WindowOption = None,
+    by: Annotated[
+        str | None, typer.Option("--by", help="`wind-speed`: MAE per 1 m/s wind-speed bin instead of per window.")
+    ] = None,
+    check: Annotated[bool, typer.Option("--check", help="Exit 1 when any window shown is flagged (for cron).")] = False,
+    fmt: FormatOption = None,
+    output: OutputOption = None,
+) -> None:
+    """Compare stored predictions with the actual Power that has arrived since, per turbine, model and window.
+
+    Per window: predictions, rows matched with an actual and coverage; MAE, RMSE, bias (mean of
+    predicted minus actual) and NMAE (% of rated power, when the turbine's is known); and the MAE
+    of the model's binned power curve and of persistence (the previous row's Power) on the same
+    rows. A model's first window after its training range is its reference; a later window whose
+    MAE exceeds monitoring.mae_alert_ratio x the reference's is flagged (alert). Results are
+    stored in the evaluations table; running again changes nothing.
+
+    Example:
+
+    \b
+      datamgr evaluate --window 7d
+      datamgr --quiet evaluate --check --start 2008-07-01      # cron: exit 1 on an alert
+      datamgr evaluate --turbine T03 --by wind-speed -f csv
+    """
+    with reported(ctx) as state:
+        from datamgr import service
+
+        if by not in (None, "wind-speed"):
+            raise UsageError(f"--by {by!r}: the only breakdown is wind-speed")
+        check_output(output)
+        report = service.evaluate(
+            state.engine(),
+            state.settings(),
+            turbine=turbine,
+            model_id=model_id,
+            start=start,
+            end=end,
+            window=window,
+            by_wind_speed=by == "wind-speed",
+        )
+        shown = report.bins if report.bins is not None else report.windows
+        _show(state, shown, fmt, output, "MAE per wind-speed bin" if report.bins is not None else "evaluation")
+        alerts = report.alerts
+        log.info(f"evaluate: {len(report.windows)} window(s), {len(alerts)} alert(s); {report.stored} values stored")
+        if len(alerts):
+            first = alerts.iloc[0]
+            log.warning(
+                f"evaluate: {len(alerts)} window(s) flagged: MAE above {state.settings().monitoring.mae_alert_ratio}x "
+                f"the reference, first {first.turbine_id} model {first.model_id} from "
+                f"{format_instant(first.window_start.to_pydatetime())} (MAE {first.mae:.1f} kW, reference "
+                f"{first.reference_mae:.1f} kW)"
+            )
+            if check:
+                raise typer.Exit(1)
+
+
+class StatusFormat(StrEnum):
+    table = "table"
+    json = "json"
+    nagios = "nagios"
+
+
+@app.command()
+def status(
+    ctx: typer.Context,
+    turbine: TurbineOption = None,
+    warn_after: Annotated[
+        str | None, typer.Option("--warn-after", help="Lag that is a WARNING [default: monitoring.warn_after].")
+    ] = None,
+    error_after: Annotated[
+        str | None,
+        typer.Option("--error-after", help="Lag that is CRITICAL [default: monitoring.error_after]."),
+    ] = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Judge as of this instant instead of now (tests, replays).")
+    ] = None,
+    fmt: Annotated[
+        StatusFormat | None,
+        typer.Option("--format", "-f", help="table, json, or nagios (one status line with perfdata)."),
+    ] = None,
+) -> None:
+    """Feed health per turbine: newest row and its lag, missing 10-minute slots and quarantined rows in
+    the last 24 h, newest prediction and its lag, predictions waiting for actuals, the active model,
+    its age and its last evaluated MAE.
+
+    The exit status follows the Nagios plugin convention: 0 OK (every turbine fresh), 1 WARNING
+    (one passed --warn-after), 2 CRITICAL (one passed --error-after, or never reported), 3 UNKNOWN
+    (the database cannot be read, or the options are wrong).
+
+    Example:
+
+    \b
+      datamgr status --format nagios
+      datamgr status --warn-after 20m --error-after 1h --as-of '2008-07-28 23:55'
+    """
+    state = _state(ctx)
+    try:
+        from datamgr import service
+
+        report = service.status(
+            state.engine(),
+            state.settings(),
+            turbine=turbine,
+            as_of=as_of,
+            warn_after=warn_after,
+            error_after=error_after,
+        )
+    except Exception as exc:
+        message = " ".join(str(exc).split()) if isinstance(exc, DatamgrError) else _describe_unexpected(exc, state)
+        if fmt is StatusFormat.nagios:
+            typer.echo(f"DATAMGR UNKNOWN - {message}")
+        _fail(state, message, exc, code=3)
+    from datamgr.monitoring.status import nagios_line
+
+    with reported(ctx):
+        if fmt is StatusFormat.nagios:
+            typer.echo(nagios_line(report.rows, report.state, report.warn_after, report.error_after))
+        else:
+            chosen = OutputFormat.json if fmt is StatusFormat.json else None
+            _show(state, _status_rows(report.rows), chosen, None, f"status: {report.state.name}")
+    raise typer.Exit(int(report.state))
+
+
+def _status_rows(rows: list[dict[str, Any]]) -> Any:
+    from datamgr.rows import Rows
+    from datamgr.timestamps import format_stored_instant
+
+    names = [name for name in rows[0] if name != "lag_s"] if rows else ["turbine_id", "state"]
+    stamps = {"newest_row", "newest_prediction"}
+    values = [
+        tuple((None if row[n] is None else format_stored_instant(row[n])) if n in stamps else row[n] for n in names)
+        for row in rows
+    ]
+    return Rows(names, values, frozenset(stamps & set(names)))
 
 
 @app.command("turbines")

@@ -9,7 +9,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from uuid import uuid4
@@ -39,6 +39,7 @@ from datamgr.timestamps import format_instant, parse_instant
 if TYPE_CHECKING:
     import pandas as pd
 
+    from datamgr.monitoring.status import State
     from datamgr.pipelines.training import Stage, TrainingResult
 
 Progress = Callable[[int], None]
@@ -458,6 +459,8 @@ class TrainedModel:
     result: TrainingResult | None
     metrics: dict[str, Any]  # as model_runs stores them
     features: list[str]
+    promoted: bool = False  # made its turbine's active model by this run
+    note: str | None = None  # why it was not promoted
 
     @property
     def up_to_date(self) -> bool:
@@ -590,6 +593,7 @@ def _register(
 
     models_dir = settings.training_pipeline.models_dir
     saved: list[tuple[str, int, TrainingResult, datetime, Path, str]] = []
+    verdicts = {turbine_id: _promotion(engine, settings, turbine_id, result) for turbine_id, _rows, result in fitted}
     try:
         for turbine_id, rows, result in fitted:
             created_at = datetime.now(UTC)
@@ -598,6 +602,7 @@ def _register(
         models = []
         with write_transaction(engine) as connection:
             for turbine_id, rows, result, created_at, artifact, sha256 in saved:
+                promote, note = verdicts[turbine_id]
                 model_id = repository.insert_model_run(
                     connection,
                     {
@@ -613,16 +618,56 @@ def _register(
                         "metrics": stored_metrics(result),
                         "artifact_path": stored_artifact_path(artifact, models_dir),
                         "artifact_sha256": sha256,
+                        "active": False,
+                        "note": note,
                     },
                 )
+                if promote:
+                    repository.set_active(connection, model_id, turbine_id)
                 models.append(
-                    TrainedModel(turbine_id, model_id, artifact, rows, result, stored_metrics(result), result.features)
+                    TrainedModel(
+                        turbine_id,
+                        model_id,
+                        artifact,
+                        rows,
+                        result,
+                        stored_metrics(result),
+                        result.features,
+                        promote,
+                        note,
+                    )
                 )
         return models
     except BaseException:
         for *_, artifact, _sha in saved:
             artifact.unlink(missing_ok=True)
         raise
+
+
+def _promotion(engine: Engine, settings: Settings, turbine_id: str, result: TrainingResult) -> tuple[bool, str | None]:
+    """Whether a new model becomes its turbine's active one, and if not, why.
+
+    It must beat its own binned power curve on its holdout; and when the turbine has an active
+    model, its holdout MAE must be no worse than the active model's on the same rows by more
+    than training_pipeline.promote_tolerance.
+    """
+    from datamgr.pipelines.training import holdout_mae
+
+    mae, curve = result.metrics["model"]["mae"], result.metrics["baseline"]["mae"]
+    if not mae < curve:
+        return False, f"holdout MAE {mae:.1f} kW does not beat its binned power curve's {curve:.1f} kW"
+    with read_connection(engine) as connection:
+        active = repository.active_model_run(connection, turbine_id)
+    if active is None or result.holdout is None:
+        return True, None
+    theirs = holdout_mae(_load(settings, active), active["features"], result.holdout)
+    tolerance = settings.training_pipeline.promote_tolerance
+    if mae > theirs * (1 + tolerance):
+        return False, (
+            f"holdout MAE {mae:.1f} kW is worse than active model {active['id']}'s {theirs:.1f} kW on the same "
+            f"rows by more than training_pipeline.promote_tolerance ({tolerance:.0%})"
+        )
+    return True, None
 
 
 def stored_metrics(result: TrainingResult) -> dict[str, Any]:
@@ -722,14 +767,14 @@ def _models_to_use(
     plan: dict[str, dict[str, Any]] = {}
     without: list[str] = []
     for turbine_id in _turbine_ids(connection, turbine):
-        run = repository.get_model_run(connection, None, turbine_id)
+        run = repository.active_model_run(connection, turbine_id)
         if run is None:
             without.append(turbine_id)
         else:
             plan[turbine_id] = run
     if not plan:
         named = f" for {', '.join(without)}" if without else ""
-        raise ModelError(f"no trained model yet{named}; run `datamgr train` first")
+        raise ModelError(f"no active model yet{named}; run `datamgr train` first (or `datamgr models activate ID`)")
     return plan, without
 
 
@@ -837,6 +882,7 @@ def list_models(engine: Engine, *, turbine: str | None = None) -> pd.DataFrame:
         {
             "id": run["id"],
             TURBINE: run[TURBINE],
+            "active": bool(run["active"]),
             "created_at": run["created_at"],
             "estimator": run["estimator"],
             "train_start": run["train_start"],
@@ -848,6 +894,7 @@ def list_models(engine: Engine, *, turbine: str | None = None) -> pd.DataFrame:
             "r2": run["metrics"]["model"]["r2"],
             "data_digest": run["data_digest"][:12],
             "artifact_path": run["artifact_path"],
+            "note": run["note"],
         }
         for run in runs
     ]
@@ -855,6 +902,33 @@ def list_models(engine: Engine, *, turbine: str | None = None) -> pd.DataFrame:
     for name in ("created_at", "train_start", "train_end"):
         frame[name] = pd.to_datetime(frame[name], utc=True)
     return frame
+
+
+def activate_model(engine: Engine, model_id: int) -> dict[str, Any]:
+    """By hand: make a model its turbine's active one (the one predict uses); returns its row."""
+    with write_transaction(engine) as connection:
+        check_schema_current(connection)
+        run = _model(connection, model_id)
+        repository.set_active(connection, model_id, run[TURBINE], note="activated by hand")
+        return run
+
+
+def retire_model(engine: Engine, model_id: int) -> dict[str, Any]:
+    """By hand: stop a model being used; its turbine is left without an active model until one is activated."""
+    with write_transaction(engine) as connection:
+        check_schema_current(connection)
+        run = _model(connection, model_id)
+        repository.retire(connection, model_id, note="retired by hand")
+        return run
+
+
+def _model(connection: Connection, model_id: int) -> dict[str, Any]:
+    if not 0 < model_id <= MAX_INT:
+        raise QueryError(f"{model_id} is not a model id; `datamgr models` lists the trained ones")
+    run = repository.get_model_run(connection, model_id)
+    if run is None:
+        raise QueryError(f"no model with id {model_id}; `datamgr models` lists the trained ones")
+    return run
 
 
 def list_turbines(engine: Engine) -> pd.DataFrame:
@@ -876,8 +950,8 @@ TURBINE_LIST_COLUMNS = [
 
 
 MODEL_LIST_COLUMNS = [
-    "id", TURBINE, "created_at", "estimator", "train_start", "train_end", "row_count", "features",
-    "mae", "baseline_mae", "r2", "data_digest", "artifact_path",
+    "id", TURBINE, "active", "created_at", "estimator", "train_start", "train_end", "row_count", "features",
+    "mae", "baseline_mae", "r2", "data_digest", "artifact_path", "note",
 ]  # fmt: skip
 
 
@@ -904,3 +978,173 @@ def metrics_frame(report: TrainReport) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+@dataclass(frozen=True)
+class EvaluateReport:
+    windows: pd.DataFrame  # monitoring.evaluate.WINDOW_COLUMNS, the windows in the range asked for
+    bins: pd.DataFrame | None  # MAE per wind-speed bin, with --by wind-speed
+    stored: int  # metric values written (or found unchanged) in the evaluations table
+
+    @property
+    def alerts(self) -> pd.DataFrame:
+        return self.windows[self.windows["alert"]]
+
+
+def evaluate(
+    engine: Engine,
+    settings: Settings,
+    *,
+    turbine: str | None = None,
+    model_id: int | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    window: str | None = None,
+    by_wind_speed: bool = False,
+) -> EvaluateReport:
+    """Join stored predictions with the actual Power that has arrived, per turbine, model and window;
+    compare with the model's binned power curve and persistence; flag windows against the reference;
+    store the results (idempotently) in the evaluations table.
+    """
+    import pandas as pd
+
+    from datamgr.monitoring.evaluate import METRICS, evaluate_by_wind_speed, evaluate_windows
+    from datamgr.monitoring.windows import parse_duration
+
+    size = parse_duration(window or settings.monitoring.window, "--window")
+    zone = settings.data_manager.naive_timezone
+    start_at = parse_instant(start, naive_zone=zone, what="--start") if start else None
+    end_at = parse_instant(end, naive_zone=zone, what="--end") if end else None
+    if start_at is not None and end_at is not None and start_at > end_at:
+        raise QueryError(f"--start {format_instant(start_at)} is after --end {format_instant(end_at)}")
+    with read_connection(engine) as connection:
+        check_schema_current(connection)
+        runs = [_model(connection, model_id)] if model_id is not None else []
+        if model_id is None:
+            for turbine_id in _turbine_ids(connection, turbine):
+                runs += repository.list_model_runs(connection, turbine_id)
+        elif turbine is not None and runs[0][TURBINE] != turbine:
+            raise QueryError(f"model {model_id} was trained for turbine {runs[0][TURBINE]}, not {turbine}")
+        joined = [_with_baseline(repository.predictions_with_actuals(connection, r[TURBINE], r["id"]), r) for r in runs]
+        rated = repository.rated_powers(connection)
+    readings = pd.concat([j for j in joined if not j.empty] or [_empty_readings()], ignore_index=True)
+    windows = evaluate_windows(
+        readings,
+        size,
+        rated_power=rated,
+        trained_until={r["id"]: r["train_end"] for r in runs},
+        alert_ratio=settings.monitoring.mae_alert_ratio,
+    )
+    in_range = pd.Series(True, index=windows.index)
+    if start_at is not None:
+        in_range &= windows["window_end"] > pd.Timestamp(start_at)
+    if end_at is not None:
+        in_range &= windows["window_start"] <= pd.Timestamp(end_at)
+    windows = windows[in_range].reset_index(drop=True)
+    bins = None
+    if by_wind_speed:
+        chosen = readings
+        if start_at is not None:
+            chosen = chosen[chosen[TIMESTAMP_COLUMN] >= pd.Timestamp(start_at)]
+        if end_at is not None:
+            chosen = chosen[chosen[TIMESTAMP_COLUMN] <= pd.Timestamp(end_at)]
+        bins = evaluate_by_wind_speed(chosen)
+    now = datetime.now(UTC)
+    rows = [
+        {
+            TURBINE: w.turbine_id,
+            "model_id": int(w.model_id),
+            "window_start": w.window_start.to_pydatetime(),
+            "metric": metric,
+            "window_end": w.window_end.to_pydatetime(),
+            "value": None if pd.isna(getattr(w, metric)) else float(getattr(w, metric)),
+            "alert": bool(w.alert),
+            "created_at": now,
+        }
+        for w in windows.itertuples(index=False)
+        for metric in METRICS
+    ]
+    with write_transaction(engine) as connection:
+        stored = repository.store_evaluations(connection, rows)
+    return EvaluateReport(windows, bins, stored)
+
+
+TIMESTAMP_COLUMN = "Timestamps"
+
+
+def _with_baseline(joined: pd.DataFrame, run: dict[str, Any]) -> pd.DataFrame:
+    """Add the model's binned power curve at each row's wind (NaN for models trained before it was stored)."""
+    import numpy as np
+
+    from datamgr.pipelines.training import BinnedPowerCurve
+
+    stored = run["metrics"].get("baseline_curve")
+    if stored is None or joined.empty:
+        return joined.assign(baseline_power=np.nan)
+    return joined.assign(baseline_power=BinnedPowerCurve.from_dict(stored).predict(joined["wind_speed"]))
+
+
+def _empty_readings() -> pd.DataFrame:
+    import pandas as pd
+
+    columns = [TURBINE, "model_id", TIMESTAMP_COLUMN, "predicted_power", "actual", "wind_speed", "previous_power"]
+    frame = pd.DataFrame({c: pd.Series(dtype="float64") for c in columns})
+    frame[TIMESTAMP_COLUMN] = pd.Series(dtype="datetime64[ns, UTC]")
+    return frame.assign(baseline_power=pd.Series(dtype="float64"))
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    rows: list[dict[str, Any]]
+    state: State
+    as_of: datetime
+    warn_after: timedelta
+    error_after: timedelta
+
+
+def status(
+    engine: Engine,
+    settings: Settings,
+    *,
+    turbine: str | None = None,
+    as_of: str | None = None,
+    warn_after: str | None = None,
+    error_after: str | None = None,
+) -> StatusReport:
+    """Per turbine: how fresh its data and predictions are, its active model and last evaluated MAE;
+    and the overall state (the Nagios convention), judged against warn_after and error_after."""
+    from datamgr.monitoring.status import SLOTS_PER_DAY, TurbineFacts, judge, overall
+    from datamgr.monitoring.windows import parse_duration
+
+    options = settings.monitoring
+    warn = parse_duration(warn_after or options.warn_after, "--warn-after")
+    error = parse_duration(error_after or options.error_after, "--error-after")
+    if error < warn:
+        raise QueryError(f"--error-after ({error}) is shorter than --warn-after ({warn})")
+    now = parse_instant(as_of, naive_zone=settings.data_manager.naive_timezone, what="--as-of") if as_of else None
+    now = now or datetime.now(UTC)
+    rows = []
+    with read_connection(engine) as connection:
+        check_schema_current(connection)
+        for turbine_id in _turbine_ids(connection, turbine):
+            facts = repository.turbine_facts(connection, turbine_id, now - timedelta(days=1), now)
+            active = facts.active
+            rows.append(
+                judge(
+                    TurbineFacts(
+                        turbine_id,
+                        facts.newest_row,
+                        min(facts.slots_present, SLOTS_PER_DAY),
+                        facts.quarantined,
+                        facts.newest_prediction,
+                        facts.waiting_for_actuals,
+                        None if active is None else active["id"],
+                        None if active is None else active["created_at"],
+                        facts.last_mae,
+                    ),
+                    now,
+                    warn,
+                    error,
+                )
+            )
+    return StatusReport(rows, overall(rows), now, warn, error)

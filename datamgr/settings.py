@@ -140,6 +140,9 @@ class TrainingPipelineSettings(_Section):
     estimator: str = "HistGradientBoostingRegressor"
     params: dict[str, Any] = Field(default_factory=lambda: {"max_iter": 300, "learning_rate": 0.05, "random_state": 0})
     models_dir: Path = Path("data/06_models")
+    # A new model replaces the active one only if its holdout MAE is no worse than the active
+    # model's on the same rows by more than this fraction (and it beats its binned power curve).
+    promote_tolerance: float = Field(0.05, ge=0.0)
 
     @field_validator("start_timestamp", "end_timestamp", mode="before")
     @classmethod
@@ -171,10 +174,31 @@ class InferencePipelineSettings(_Section):
     model_id: int | None = Field(None, ge=1, le=MAX_INT)
 
 
+class MonitoringSettings(_Section):
+    """Thresholds of `status` (dbt's source freshness) and `evaluate` (NannyML's alerts)."""
+
+    warn_after: str = "30m"
+    error_after: str = "2h"
+    window: str = "1d"
+    mae_alert_ratio: float = Field(1.5, gt=1.0)
+
+    @field_validator("warn_after", "error_after", "window")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        from datamgr.monitoring.windows import parse_duration
+
+        try:
+            parse_duration(value, "a duration")
+        except Exception:
+            raise ValueError("not a duration; use a positive number and a unit, such as 30m, 2h or 7d") from None
+        return value
+
+
 SECTIONS: dict[str, type[_Section]] = {
     "data_manager": DataManagerSettings,
     "training_pipeline": TrainingPipelineSettings,
     "inference_pipeline": InferencePipelineSettings,
+    "monitoring": MonitoringSettings,
 }
 
 
@@ -187,6 +211,7 @@ class Settings(BaseModel):
     data_manager: DataManagerSettings = Field(default_factory=DataManagerSettings)
     training_pipeline: TrainingPipelineSettings = Field(default_factory=TrainingPipelineSettings)
     inference_pipeline: InferencePipelineSettings = Field(default_factory=InferencePipelineSettings)
+    monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
     turbines: dict[str, TurbineSettings] = Field(default_factory=dict)
 
     @field_validator("turbines")

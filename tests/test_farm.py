@@ -160,10 +160,14 @@ def test_turbines_without_a_model_are_named_even_under_quiet(initialized: Projec
     outcome = cli("--quiet", "predict", "-f", "csv")
     assert outcome.exit_code == 0
     assert outcome.stderr.endswith(
-        "WARNING predict: 1 turbine(s) without a trained model skipped: T02; run `datamgr train`\n"
+        "WARNING predict: 1 turbine(s) without an active model skipped: T02; "
+        "run `datamgr train` (or `datamgr models activate ID`)\n"
     )
     assert initialized.sql("SELECT DISTINCT turbine_id FROM predictions") == [("T01",)]
-    assert cli("--quiet", "predict").stderr.endswith("skipped: T02; run `datamgr train`\n")  # T01 now up to date
+    # T01 is up to date now: only the warning is left.
+    assert cli("--quiet", "predict").stderr.endswith(
+        "skipped: T02; run `datamgr train` (or `datamgr models activate ID`)\n"
+    )
 
 
 @pytest.mark.slow

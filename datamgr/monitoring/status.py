@@ -61,7 +61,10 @@ def judge(facts: TurbineFacts, as_of: datetime, warn_after: timedelta, error_aft
         "prediction_lag": None if prediction_lag is None else format_duration(prediction_lag),
         "waiting_for_actuals": facts.waiting_for_actuals,
         "active_model": facts.active_model,
-        "model_age": None if facts.model_created_at is None else format_duration(as_of - facts.model_created_at),
+        # (a replay --as-of before the model existed shows age 0)
+        "model_age": None
+        if facts.model_created_at is None
+        else format_duration(max(as_of - facts.model_created_at, timedelta(0))),
         "last_mae": facts.last_mae,
     }
 

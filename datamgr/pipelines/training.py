@@ -51,6 +51,8 @@ class TrainingResult:
     rows_without_target: int
     data_digest: str
     features_left_out: list[str] = field(default_factory=list)
+    # The rows the model was evaluated on: promotion compares the active model on the same rows.
+    holdout: pd.DataFrame | None = field(default=None, repr=False)
 
 
 def make_estimator(name: str, params: dict[str, Any]) -> Any:
@@ -125,6 +127,26 @@ class BinnedPowerCurve:
         self.fallback = float((known if len(known) else frame)["power"].mean())
         return self
 
+    def to_dict(self) -> dict[str, Any]:
+        """The fitted curve as JSON-able values, stored in model_runs.metrics so evaluate can use it later."""
+        assert self.bins is not None and self.means is not None, "fit first"
+        return {
+            "width": self.width,
+            "bins": self.bins.tolist(),
+            "means": self.means.tolist(),
+            "fallback": self.fallback,
+        }
+
+    @classmethod
+    def from_dict(cls, stored: dict[str, Any]) -> BinnedPowerCurve:
+        import numpy as np
+
+        curve = cls(float(stored["width"]))
+        curve.bins = np.asarray(stored["bins"], dtype="float64")
+        curve.means = np.asarray(stored["means"], dtype="float64")
+        curve.fallback = float(stored["fallback"])
+        return curve
+
     def predict(self, wind: pd.Series) -> np.ndarray:
         import numpy as np
 
@@ -145,6 +167,14 @@ def regression_metrics(actual: pd.Series, predicted: np.ndarray) -> dict[str, fl
         "rmse": float(math.sqrt(mean_squared_error(actual, predicted))),
         "r2": float(r2_score(actual, predicted)),
     }
+
+
+def holdout_mae(model: Any, features: list[str], holdout: pd.DataFrame) -> float:
+    """Node: a (registered) model's MAE on another model's holdout rows, built with its own features."""
+    import numpy as np
+
+    predicted = model.predict(build_features(holdout, features))
+    return float(np.mean(np.abs(predicted - holdout[TARGET].to_numpy(dtype="float64"))))
 
 
 def data_digest(data: pd.DataFrame) -> str:
@@ -199,6 +229,7 @@ def run_training(
         "holdout_start": holdout_rows[TIMESTAMP].min().isoformat(),
         "holdout_end": holdout_rows[TIMESTAMP].max().isoformat(),
         "features_left_out": left_out,
+        "baseline_curve": baseline.to_dict(),
     }
     return TrainingResult(
         model=model,
@@ -211,4 +242,5 @@ def run_training(
         rows_without_target=without_target,
         data_digest=data_digest(data),
         features_left_out=left_out,
+        holdout=holdout_rows,
     )

@@ -39,6 +39,7 @@ from sqlalchemy import (
     true,
     tuple_,
     type_coerce,
+    update,
 )
 
 from datamgr.rows import Rows
@@ -48,7 +49,11 @@ from datamgr.store.schema import (
     TIMESTAMP,
     TURBINE,
     UtcTimestamp,
+    evaluations,
     model_runs,
+    predictions,
+    quarantine,
+    raw_data,
     turbines,
 )
 from datamgr.timestamps import format_stored_instant, from_epoch_seconds, to_epoch_seconds
@@ -588,6 +593,24 @@ def insert_model_run(connection: Connection, values: dict[str, Any]) -> int:
     return int(result.scalar_one())
 
 
+def active_model_run(connection: Connection, turbine: str) -> dict[str, Any] | None:
+    """The model predict uses for a turbine (its active one), or None."""
+    stmt = select(model_runs).where(model_runs.c[TURBINE] == turbine, model_runs.c.active)
+    row = connection.execute(stmt.order_by(model_runs.c.id.desc()).limit(1)).mappings().first()
+    return dict(row) if row is not None else None
+
+
+def set_active(connection: Connection, model_id: int, turbine: str, note: str | None = None) -> None:
+    """Make a model its turbine's only active one."""
+    others = model_runs.c[TURBINE] == turbine
+    connection.execute(update(model_runs).where(others, model_runs.c.active).values(active=False))
+    connection.execute(update(model_runs).where(model_runs.c.id == model_id).values(active=True, note=note))
+
+
+def retire(connection: Connection, model_id: int, note: str) -> None:
+    connection.execute(update(model_runs).where(model_runs.c.id == model_id).values(active=False, note=note))
+
+
 def get_model_run(connection: Connection, model_id: int | None, turbine: str | None = None) -> dict[str, Any] | None:
     """A model_runs row by id, or the newest one (of a turbine, when given) when model_id is None."""
     stmt = select(model_runs)
@@ -690,3 +713,104 @@ def turbine_summary(connection: Connection, raw: Table, refused: Table) -> list[
         .order_by(turbines.c[TURBINE])
     )
     return [dict(row) for row in connection.execute(statement).mappings()]
+
+
+def predictions_with_actuals(connection: Connection, turbine: str, model_id: int) -> pd.DataFrame:
+    """A model's stored predictions for a turbine, each with the actual Power and wind speed of its row
+    (NaN until they arrive) and the Power of the turbine's previous row (persistence), oldest first."""
+    import pandas as pd
+
+    p, r, before = predictions, raw_data, raw_data.alias("before")
+    previous = (
+        select(before.c.Power)
+        .where(before.c[TURBINE] == p.c[TURBINE], before.c[TIMESTAMP] < p.c[TIMESTAMP])
+        .order_by(before.c[TIMESTAMP].desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    stamp = p.c[TIMESTAMP]
+    stmt = (
+        select(
+            type_coerce(stamp, UtcTimestamp().load_dialect_impl(connection.dialect)).label(TIMESTAMP),
+            p.c.predicted_power,
+            r.c.Power.label("actual"),
+            r.c.WindSpeed.label("wind_speed"),
+            previous.label("previous_power"),
+        )
+        .select_from(p.outerjoin(r, and_(r.c[TURBINE] == p.c[TURBINE], r.c[TIMESTAMP] == stamp)))
+        .where(p.c.model_id == model_id, p.c[TURBINE] == turbine)
+        .order_by(stamp)
+    )
+    rows = connection.execute(stmt).all()
+    frame = pd.DataFrame(rows, columns=[TIMESTAMP, "predicted_power", "actual", "wind_speed", "previous_power"])
+    frame[TIMESTAMP] = _instants(connection, frame[TIMESTAMP])
+    for name in ("predicted_power", "actual", "wind_speed", "previous_power"):
+        frame[name] = frame[name].astype("float64")
+    return frame.assign(turbine_id=turbine, model_id=model_id)
+
+
+def _instants(connection: Connection, values: pd.Series) -> pd.Series:
+    """Stored instants (epoch seconds on SQLite, timestamptz elsewhere) as datetime64[ns, UTC]."""
+    import pandas as pd
+
+    if connection.dialect.name == "sqlite":
+        return from_epoch_seconds(values) if len(values) else pd.Series([], dtype="datetime64[ns, UTC]")
+    return pd.to_datetime(values, utc=True).dt.as_unit("ns")
+
+
+def store_evaluations(connection: Connection, rows: list[dict[str, Any]]) -> int:
+    """Upsert evaluate's results on (turbine, model, window start, metric); unchanged values are not rewritten."""
+    if not rows:
+        return 0
+    statement = _dialect_insert(connection)(evaluations)
+    kept = ("window_end", "value", "alert")
+    upsert = statement.on_conflict_do_update(
+        index_elements=[evaluations.c[k] for k in (TURBINE, "model_id", "window_start", "metric")],
+        set_={c: statement.excluded[c] for c in (*kept, "created_at")},
+        where=or_(*(evaluations.c[c].is_distinct_from(statement.excluded[c]) for c in kept)),
+    )
+    connection.execute(upsert, rows)
+    return len(rows)
+
+
+@dataclass(frozen=True)
+class TurbineFacts:
+    newest_row: datetime | None
+    slots_present: int
+    quarantined: int
+    newest_prediction: datetime | None
+    waiting_for_actuals: int
+    active: dict[str, Any] | None
+    last_mae: float | None
+
+
+def turbine_facts(connection: Connection, turbine: str, since: datetime, until: datetime) -> TurbineFacts:
+    """What `status` judges for one turbine, as of `until`: index seeks and counts over the last day."""
+    raw, held, made = raw_data, quarantine, predictions
+    mine, up_to = raw.c[TURBINE] == turbine, raw.c[TIMESTAMP] <= until
+    newest = connection.execute(select(func.max(raw.c[TIMESTAMP])).where(mine, up_to)).scalar_one_or_none()
+    present = connection.execute(select(func.count()).where(mine, raw.c[TIMESTAMP] > since, up_to)).scalar_one()
+    quarantined = connection.execute(
+        select(func.count()).where(held.c[TURBINE] == turbine, held.c[TIMESTAMP] > since, held.c[TIMESTAMP] <= until)
+    ).scalar_one()
+    predicted = connection.execute(
+        select(func.max(made.c[TIMESTAMP])).where(made.c[TURBINE] == turbine, made.c[TIMESTAMP] <= until)
+    ).scalar_one_or_none()
+    active = active_model_run(connection, turbine)
+    waiting, last_mae = 0, None
+    if active is not None:
+        on_row = and_(raw.c[TURBINE] == made.c[TURBINE], raw.c[TIMESTAMP] == made.c[TIMESTAMP])
+        waiting = connection.execute(
+            select(func.count())
+            .select_from(made.outerjoin(raw, on_row))
+            .where(made.c.model_id == active["id"], made.c[TURBINE] == turbine, raw.c.Power.is_(None))
+        ).scalar_one()
+        last_mae = connection.execute(
+            select(evaluations.c.value)
+            .where(
+                evaluations.c.model_id == active["id"], evaluations.c.metric == "mae", evaluations.c.value.is_not(None)
+            )
+            .order_by(evaluations.c.window_start.desc())
+            .limit(1)
+        ).scalar_one_or_none()
+    return TurbineFacts(newest, int(present), int(quarantined), predicted, int(waiting), active, last_mae)

@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Column,
     DateTime,
     Dialect,
@@ -29,12 +30,13 @@ from sqlalchemy import (
     String,
     Table,
 )
+from sqlalchemy.sql import false
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from datamgr.errors import QueryError
 
 # Bump with every migration; a test checks it equals the head of migrations/versions.
-SCHEMA_REVISION = "0004_turbines"
+SCHEMA_REVISION = "0005_monitoring"
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -130,6 +132,10 @@ model_runs = Table(
     Column("metrics", JSON, nullable=False),
     Column("artifact_path", String(1000), nullable=False),
     Column("artifact_sha256", String(64), nullable=False),
+    # The model predict uses for its turbine: set by train when a new model is better, or by hand.
+    Column("active", Boolean, nullable=False, server_default=false()),
+    # Why a model is not (or no longer) active, for `datamgr models`.
+    Column("note", String(500), nullable=True),
 )
 
 predictions = Table(
@@ -153,6 +159,20 @@ quarantine = Table(
     Column("row_number", Integer, nullable=False),
     Column("reason", String(2000), nullable=False),
     *(Column(name, Float, nullable=True) for name in SENSOR_COLUMNS),
+    Column("created_at", UtcTimestamp(), nullable=False),
+)
+
+# evaluate's results, NannyML-style: one value per (turbine, model, window, metric), re-run idempotently.
+evaluations = Table(
+    "evaluations",
+    metadata,
+    Column(TURBINE, String(TURBINE_ID_LENGTH), primary_key=True),
+    Column("model_id", Integer, ForeignKey("model_runs.id"), primary_key=True),
+    Column("window_start", UtcTimestamp(), primary_key=True),
+    Column("metric", String(32), primary_key=True),
+    Column("window_end", UtcTimestamp(), nullable=False),
+    Column("value", Float, nullable=True),
+    Column("alert", Boolean, nullable=False),
     Column("created_at", UtcTimestamp(), nullable=False),
 )
 

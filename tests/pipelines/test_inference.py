@@ -99,7 +99,7 @@ def test_predict_without_a_model(initialized: Project, cli: Invoke) -> None:
     outcome = cli("predict")
     assert (outcome.exit_code, outcome.stderr) == (
         1,
-        "Error: no trained model yet for T01; run `datamgr train` first\n",
+        "Error: no active model yet for T01; run `datamgr train` first (or `datamgr models activate ID`)\n",
     )
     assert initialized.rows("predictions") == 0
 
