@@ -722,6 +722,8 @@ def _report_model(item: TrainedModel) -> None:
             f"{name}: {len(result.features_left_out)} feature(s) left out, without any value in the "
             f"{result.rows_fit} rows fitted: {', '.join(result.features_left_out)}; the model uses the others"
         )
+    if not item.promoted:
+        log.warning(f"{name} registered but not promoted: {item.note}; the active model stays in use")
     mae, baseline = result.metrics["model"]["mae"], result.metrics["baseline"]["mae"]
     log.info(
         f"{name} saved to {item.artifact_path}; {result.rows_fit} rows fit, {result.rows_holdout} held out, "

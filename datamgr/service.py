@@ -1027,6 +1027,8 @@ def evaluate(
             raise QueryError(f"model {model_id} was trained for turbine {runs[0][TURBINE]}, not {turbine}")
         joined = [_with_baseline(repository.predictions_with_actuals(connection, r[TURBINE], r["id"]), r) for r in runs]
         rated = repository.rated_powers(connection)
+    # The config is the source of turbine metadata: what it says counts even before the next ingest.
+    rated.update({t: m.rated_power_kw for t, m in settings.turbines.items() if m.rated_power_kw is not None})
     readings = pd.concat([j for j in joined if not j.empty] or [_empty_readings()], ignore_index=True)
     windows = evaluate_windows(
         readings,

@@ -57,8 +57,9 @@ def evaluate_windows(
     `joined` has one row per prediction: turbine_id, model_id, Timestamps, predicted_power, actual
     (NaN while the actual Power has not arrived), previous_power (the turbine's previous row's
     Power: persistence), baseline_power (the model's binned power curve at that row's wind).
-    A model's reference is its first window that ends after its training range and has actuals;
-    a later window whose MAE exceeds alert_ratio x the reference's is an alert.
+    A model's reference is its first whole window after its training range that has actuals (a
+    window the training range reaches into is no fair reference); a later window whose MAE exceeds
+    alert_ratio x the reference's is an alert.
     NMAE is MAE as a percentage of rated power, where the turbine's rated power is known.
     """
     import math
@@ -96,7 +97,7 @@ def _flag(windows: pd.DataFrame, trained_until: dict[int, datetime], alert_ratio
 
     references = {}
     for model_id, part in windows.groupby("model_id"):
-        after = part[(part["matched"] > 0) & (part["window_end"] > pd.Timestamp(trained_until[int(model_id)]))]
+        after = part[(part["matched"] > 0) & (part["window_start"] >= pd.Timestamp(trained_until[int(model_id)]))]
         if not after.empty:
             references[int(model_id)] = (after["window_start"].iloc[0], float(after["mae"].iloc[0]))
     reference_mae = windows["model_id"].map(lambda m: references.get(int(m), (None, float("nan")))[1])
