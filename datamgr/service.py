@@ -660,7 +660,10 @@ def _promotion(engine: Engine, settings: Settings, turbine_id: str, result: Trai
         active = repository.active_model_run(connection, turbine_id)
     if active is None or result.holdout is None:
         return True, None
-    theirs = holdout_mae(_load(settings, active), active["features"], result.holdout)
+    try:
+        theirs = holdout_mae(_load(settings, active), active["features"], result.holdout)
+    except ModelError:
+        return True, None  # the active model's artifact is gone or changed: it cannot serve anyway
     tolerance = settings.training_pipeline.promote_tolerance
     if mae > theirs * (1 + tolerance):
         return False, (

@@ -236,7 +236,7 @@ def test_database_from_a_newer_datamgr(initialized: Project, cli: Invoke) -> Non
         outcome = cli(*args)
         assert (outcome.exit_code, outcome.stderr) == (
             1,
-            "Error: the database schema is at 0042_future, which this datamgr (0004_turbines) does not know: "
+            "Error: the database schema is at 0042_future, which this datamgr (0005_monitoring) does not know: "
             "it was migrated by a newer datamgr; upgrade datamgr\n",
         )
     assert initialized.checksum() == before

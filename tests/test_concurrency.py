@@ -87,4 +87,4 @@ def test_two_init_db_at_once_load_history_once(project: Project) -> None:
     loaded = [err for _, err in results if "; loaded " in err]
     assert len(loaded) == 1
     assert project.rows() == len(project.files.history_frame)
-    assert project.sql("SELECT version_num FROM alembic_version") == [("0004_turbines",)]
+    assert project.sql("SELECT version_num FROM alembic_version") == [("0005_monitoring",)]

@@ -50,6 +50,7 @@ def test_wheel_installed_outside_the_repo_runs_the_pipeline(tmp_path: Path, samp
         "datamgr/store/migrations/versions/0001_raw_data_and_predictions.py",
         "datamgr/store/migrations/versions/0003_quarantine.py",
         "datamgr/store/migrations/versions/0004_turbines.py",
+        "datamgr/store/migrations/versions/0005_monitoring.py",
     ):
         assert name in names
 
@@ -63,7 +64,7 @@ def test_wheel_installed_outside_the_repo_runs_the_pipeline(tmp_path: Path, samp
     site = make_scada_project(tmp_path / "site", sample_files)
     datamgr = venv / "bin" / "datamgr"
     init = run(datamgr, "init-db", cwd=site, env=CRON_ENV)
-    assert "init-db: schema migrated empty -> 0004_turbines; loaded " in init.stderr
+    assert "init-db: schema migrated empty -> 0005_monitoring; loaded " in init.stderr
     run(datamgr, "ingest", "data/01_raw/inference_data.parquet", cwd=site, env=CRON_ENV)
     run(datamgr, "train", cwd=site, env=CRON_ENV)
     predicted = run(datamgr, "predict", "-n", "5", "-f", "csv", cwd=site, env=CRON_ENV)

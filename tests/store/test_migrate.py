@@ -35,6 +35,7 @@ def test_migrating_an_empty_database(database_url: str) -> None:
             "model_runs",
             "quarantine",
             "turbines",
+            "evaluations",
         }
         # (PostgreSQL appends the turbine column that 0004 adds; SQLite rebuilds the table with it first.)
         assert sorted(c["name"] for c in inspector.get_columns("raw_data")) == sorted(
@@ -96,7 +97,7 @@ def test_upgrade_from_the_first_revision(database_url: str) -> None:
     with read_connection(engine) as connection, pytest.raises(NotInitializedError) as caught:
         check_schema_current(connection)
     assert str(caught.value) == (
-        "the database schema is at 0001_initial, older than this datamgr's 0004_turbines; "
+        f"the database schema is at 0001_initial, older than this datamgr's {SCHEMA_REVISION}; "
         "run `datamgr init-db` to upgrade it"
     )
     with write_transaction(engine) as connection:
@@ -109,7 +110,7 @@ def test_a_database_from_a_newer_datamgr_is_refused(database_url: str) -> None:
         upgrade_to_head(connection)
         connection.execute(text("UPDATE alembic_version SET version_num = '0099_future'"))
     message = (
-        "the database schema is at 0099_future, which this datamgr (0004_turbines) does not know: "
+        f"the database schema is at 0099_future, which this datamgr ({SCHEMA_REVISION}) does not know: "
         "it was migrated by a newer datamgr; upgrade datamgr"
     )
     with read_connection(engine) as connection, pytest.raises(SchemaTooNewError) as caught:
