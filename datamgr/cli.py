@@ -24,7 +24,7 @@ import typer
 from typer.core import TyperGroup
 
 from datamgr import __version__
-from datamgr.errors import CommittedError, DatamgrError, UsageError
+from datamgr.errors import CommittedError, DatamgrError, InputFileError, UsageError
 from datamgr.render import OutputFormat, check_output
 from datamgr.timestamps import format_instant
 
@@ -970,6 +970,40 @@ def evaluate(
             )
             if check:
                 raise typer.Exit(1)
+
+
+@app.command()
+def report(
+    ctx: typer.Context,
+    output: Annotated[Path, typer.Option("--output", "-o", help="The .html file to write.", show_default=False)],
+    turbine: TurbineOption = None,
+    start: Annotated[str | None, typer.Option("--start", "-s", help="First timestamp shown.")] = None,
+    end: Annotated[str | None, typer.Option("--end", "-e", help="Last timestamp shown.")] = None,
+) -> None:
+    """Write one self-contained HTML report (images inline, readable offline) for each turbine's active model:
+    the power curve (actual, predicted, binned baseline), predicted against actual Power over time,
+    MAE per wind-speed bin, the evaluation windows with their alerts, and the status table.
+
+    Example:
+
+    \b
+      datamgr report --output report.html --start 2008-07-01
+    """
+    with reported(ctx) as state:
+        from datamgr import service
+        from datamgr.monitoring.report import render_html
+
+        if output.suffix.lower() not in (".html", ".htm"):
+            raise UsageError(f"--output {output}: the report is HTML; name a .html file")
+        data = service.report_data(state.engine(), state.settings(), turbine=turbine, start=start, end=end)
+        try:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            temporary = output.with_name(f".{output.name}.tmp")
+            temporary.write_text(render_html(data), encoding="utf-8")
+            temporary.replace(output)
+        except OSError as exc:
+            raise InputFileError(f"--output {output}: cannot write: {exc.strerror or exc}") from None
+        log.info(f"report: {len(data.readings)} predictions of {len(data.turbines)} turbine(s) written to {output}")
 
 
 class StatusFormat(StrEnum):

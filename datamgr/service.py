@@ -39,6 +39,7 @@ from datamgr.timestamps import format_instant, parse_instant
 if TYPE_CHECKING:
     import pandas as pd
 
+    from datamgr.monitoring.report import ReportData
     from datamgr.monitoring.status import State
     from datamgr.pipelines.training import Stage, TrainingResult
 
@@ -1011,7 +1012,63 @@ def evaluate(
     """
     import pandas as pd
 
-    from datamgr.monitoring.evaluate import METRICS, evaluate_by_wind_speed, evaluate_windows
+    from datamgr.monitoring.evaluate import METRICS
+
+    evaluation = _evaluation(
+        engine,
+        settings,
+        turbine=turbine,
+        model_id=model_id,
+        start=start,
+        end=end,
+        window=window,
+        by_wind_speed=by_wind_speed,
+    )
+    windows = evaluation.windows
+    now = datetime.now(UTC)
+    rows = [
+        {
+            TURBINE: w.turbine_id,
+            "model_id": int(w.model_id),
+            "window_start": w.window_start.to_pydatetime(),
+            "metric": metric,
+            "window_end": w.window_end.to_pydatetime(),
+            "value": None if pd.isna(getattr(w, metric)) else float(getattr(w, metric)),
+            "alert": bool(w.alert),
+            "created_at": now,
+        }
+        for w in windows.itertuples(index=False)
+        for metric in METRICS
+    ]
+    with write_transaction(engine) as connection:
+        stored = repository.store_evaluations(connection, rows)
+    return EvaluateReport(windows, evaluation.bins, stored)
+
+
+@dataclass(frozen=True)
+class _Evaluation:
+    windows: pd.DataFrame
+    bins: pd.DataFrame | None
+    readings: pd.DataFrame  # the joined rows in the range: predictions with actuals, baseline, persistence
+    runs: list[dict[str, Any]]
+
+
+def _evaluation(
+    engine: Engine,
+    settings: Settings,
+    *,
+    turbine: str | None,
+    model_id: int | None,
+    start: str | None,
+    end: str | None,
+    window: str | None,
+    by_wind_speed: bool,
+    active_only: bool = False,
+) -> _Evaluation:
+    """evaluate's computation, without storing it (the report shows it too)."""
+    import pandas as pd
+
+    from datamgr.monitoring.evaluate import evaluate_by_wind_speed, evaluate_windows
     from datamgr.monitoring.windows import parse_duration
 
     size = parse_duration(window or settings.monitoring.window, "--window")
@@ -1025,7 +1082,9 @@ def evaluate(
         runs = [_model(connection, model_id)] if model_id is not None else []
         if model_id is None:
             for turbine_id in _turbine_ids(connection, turbine):
-                runs += repository.list_model_runs(connection, turbine_id)
+                runs += [
+                    r for r in repository.list_model_runs(connection, turbine_id) if r["active"] or not active_only
+                ]
         elif turbine is not None and runs[0][TURBINE] != turbine:
             raise QueryError(f"model {model_id} was trained for turbine {runs[0][TURBINE]}, not {turbine}")
         joined = [_with_baseline(repository.predictions_with_actuals(connection, r[TURBINE], r["id"]), r) for r in runs]
@@ -1046,32 +1105,13 @@ def evaluate(
     if end_at is not None:
         in_range &= windows["window_start"] <= pd.Timestamp(end_at)
     windows = windows[in_range].reset_index(drop=True)
-    bins = None
-    if by_wind_speed:
-        chosen = readings
-        if start_at is not None:
-            chosen = chosen[chosen[TIMESTAMP_COLUMN] >= pd.Timestamp(start_at)]
-        if end_at is not None:
-            chosen = chosen[chosen[TIMESTAMP_COLUMN] <= pd.Timestamp(end_at)]
-        bins = evaluate_by_wind_speed(chosen)
-    now = datetime.now(UTC)
-    rows = [
-        {
-            TURBINE: w.turbine_id,
-            "model_id": int(w.model_id),
-            "window_start": w.window_start.to_pydatetime(),
-            "metric": metric,
-            "window_end": w.window_end.to_pydatetime(),
-            "value": None if pd.isna(getattr(w, metric)) else float(getattr(w, metric)),
-            "alert": bool(w.alert),
-            "created_at": now,
-        }
-        for w in windows.itertuples(index=False)
-        for metric in METRICS
-    ]
-    with write_transaction(engine) as connection:
-        stored = repository.store_evaluations(connection, rows)
-    return EvaluateReport(windows, bins, stored)
+    chosen = readings
+    if start_at is not None:
+        chosen = chosen[chosen[TIMESTAMP_COLUMN] >= pd.Timestamp(start_at)]
+    if end_at is not None:
+        chosen = chosen[chosen[TIMESTAMP_COLUMN] <= pd.Timestamp(end_at)]
+    bins = evaluate_by_wind_speed(chosen) if by_wind_speed else None
+    return _Evaluation(windows, bins, chosen.reset_index(drop=True), runs)
 
 
 TIMESTAMP_COLUMN = "Timestamps"
@@ -1153,3 +1193,53 @@ def status(
                 )
             )
     return StatusReport(rows, overall(rows), now, warn, error)
+
+
+def report_data(
+    engine: Engine,
+    settings: Settings,
+    *,
+    turbine: str | None = None,
+    start: str | None = None,
+    end: str | None = None,
+) -> ReportData:
+    """Everything the HTML report shows, for the active model of each turbine (or of one)."""
+    import numpy as np
+    import pandas as pd
+
+    from datamgr.monitoring.report import ReportData
+
+    evaluation = _evaluation(
+        engine,
+        settings,
+        turbine=turbine,
+        model_id=None,
+        start=start,
+        end=end,
+        window=None,
+        by_wind_speed=True,
+        active_only=True,
+    )
+    health = status(engine, settings, turbine=turbine)
+    readings = evaluation.readings.rename(columns={"wind_speed": "WindSpeed", "actual": "Power"})
+    curves = {}
+    for run in evaluation.runs:
+        stored = run["metrics"].get("baseline_curve")
+        if stored is not None:
+            centres = (np.asarray(stored["bins"], dtype="float64") + 0.5) * float(stored["width"])
+            curves[(str(run[TURBINE]), int(run["id"]))] = pd.DataFrame(
+                {"wind_speed": centres, "baseline_power": np.asarray(stored["means"], dtype="float64")}
+            )
+    zone = settings.data_manager.naive_timezone
+    return ReportData(
+        generated_at=datetime.now(UTC),
+        start=parse_instant(start, naive_zone=zone, what="--start") if start else None,
+        end=parse_instant(end, naive_zone=zone, what="--end") if end else None,
+        turbines=[row[TURBINE] for row in health.rows],
+        readings=readings[[TURBINE, TIMESTAMP_COLUMN, "WindSpeed", "Power", "predicted_power", "model_id"]],
+        curves=curves,
+        windows=evaluation.windows,
+        bins=evaluation.bins if evaluation.bins is not None else pd.DataFrame(),
+        status=health.rows,
+        overall=health.state.name,
+    )
