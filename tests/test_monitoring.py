@@ -231,6 +231,18 @@ def test_a_worse_retrain_is_registered_but_not_promoted(
     )
 
 
+def test_a_retrain_on_a_deliberately_bad_range_is_not_promoted(initialized: Project, cli: Invoke) -> None:
+    assert cli("train").exit_code == 0
+    before = json.loads(cli("models", "-f", "json").stdout)
+    bad = cli("train", "--start", "2007-08-20 00:00", "--end", "2007-08-22 00:00")  # two days of weather
+    assert bad.exit_code == 0, bad.stderr
+    assert "WARNING train: T01: model 2 registered but not promoted: holdout MAE " in bad.stderr
+    listed = json.loads(cli("models", "-f", "json").stdout)
+    assert [(m["id"], m["active"]) for m in listed] == [(1, True), (2, False)]
+    assert listed[0] == before[0]
+    assert listed[1]["note"] in bad.stderr
+
+
 def test_a_retrain_no_worse_than_the_active_model_is_promoted(
     initialized: Project, cli: Invoke, monkeypatch: pytest.MonkeyPatch
 ) -> None:
