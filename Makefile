@@ -11,7 +11,7 @@ FARM           = $(DATAMGR) --config config/farm.yml
 FARM_HISTORY   = history_data/farm_history.parquet
 FARM_INFERENCE = data/01_raw/farm_inference.parquet
 
-.PHONY: install data run run-farm test test-wheel lint bench clean help postgres-server
+.PHONY: install data run run-farm test test-wheel lint bench clean help postgres-server chromium
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -60,7 +60,16 @@ postgres-server:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null; \
 	else echo "no PostgreSQL server binaries here: the PostgreSQL tests will be skipped"; fi
 
-test: $(STAMP) postgres-server ## run the test suite on SQLite and on a throw-away PostgreSQL server
+# The report's screenshot test renders the HTML report in headless Chromium (Debian's package).
+# Install it when missing and we may; otherwise that test is skipped, and pytest prints why.
+chromium:
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing chromium for the report's screenshot test"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+	else echo "no chromium here: the report's screenshot test will be skipped"; fi
+
+test: $(STAMP) postgres-server chromium ## run the test suite on SQLite and on a throw-away PostgreSQL server
 	$(BIN)/python -m pytest -q
 
 test-wheel: $(STAMP) ## build the wheel, install it in a fresh venv outside the repo, run the pipeline with it

@@ -11,6 +11,7 @@ import csv
 import json
 import math
 import os
+import shutil
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -57,27 +58,78 @@ def write_json(rows: Rows, stream: IO[str]) -> None:
     stream.write("[\n" + ",\n".join(lines) + ("\n" if lines else "") + "]\n")
 
 
-def write_table(rows: Rows, stream: IO[str], title: str | None = None) -> None:
+MAX_DECIMALS = 3  # a column's numbers get as many decimals as its most precise value needs, at most this
+
+
+def write_table(rows: Rows, stream: IO[str], title: str | None = None, width: int | None = None) -> None:
+    """A table for people: numbers right-aligned with one fixed number of decimals per column.
+
+    On a terminal (or with `width`), a table wider than the screen is printed one record per
+    block instead, as psql's expanded mode does, since a wrapped table is unreadable; elsewhere
+    (`--format table` into a pipe) the table is as wide as its rows need.
+    """
     from rich.console import Console
     from rich.table import Table
 
+    columns = [_column_cells([row[i] for row in rows.rows]) for i in range(len(rows.columns))]
     table = Table(title=title, header_style="bold")
-    for i, name in enumerate(rows.columns):
-        numeric = all(isinstance(row[i], int | float) for row in rows.rows if row[i] is not None)
+    for name, (_, numeric) in zip(rows.columns, columns, strict=True):
         table.add_column(name, justify="right" if numeric and rows.rows else "left")
-    for row in rows.rows:
-        table.add_row(*(_cell(v) for v in row))
-    # As wide as the rows need: a terminal wraps or `less -S` scrolls, but truncated numbers are useless.
-    Console(file=stream, width=10_000).print(table)
+    for cells in zip(*(cells for cells, _ in columns), strict=True):
+        table.add_row(*cells)
+    if width is None and stream.isatty():
+        width = shutil.get_terminal_size().columns
+    # Unlimited off a terminal: a pipe or `less -S` scrolls, but truncated numbers are useless.
+    console = Console(file=stream, width=10_000)
+    if width is not None and console.measure(table).maximum > width:
+        stream.write(_expanded(rows.columns, columns, title, width))
+        return
+    console.print(table)
 
 
-def _cell(value: Any) -> str:
-    value = _plain(value)
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.3f}".rstrip("0").rstrip(".")
-    return str(value)
+def _column_cells(values: list[Any]) -> tuple[list[str], bool]:
+    """One column's cells as text, and whether it is numeric (so right-aligned).
+
+    A column that holds a float gets the same number of decimals in every row, the most any
+    of its values needs (capped at MAX_DECIMALS), so that `10.530` stands over `11.611`.
+    """
+    plain = [_plain(v) for v in values]
+    present = [v for v in plain if v is not None]
+    numeric = bool(present) and all(isinstance(v, int | float) and not isinstance(v, bool) for v in present)
+    if not numeric or not any(isinstance(v, float) for v in present):
+        return ["" if v is None else str(v) for v in plain], numeric
+    decimals = max((_decimals(v) for v in present if math.isfinite(v)), default=0)
+    return ["" if v is None else f"{v:.{decimals}f}" if math.isfinite(v) else str(v) for v in plain], True
+
+
+def _decimals(value: float) -> int:
+    """The decimals `value` needs, up to MAX_DECIMALS: 10.53 -> 2, 11.6114 -> 3, 7.0 -> 0."""
+    text = f"{value:.{MAX_DECIMALS}f}".rstrip("0")
+    return len(text) - text.index(".") - 1
+
+
+def _expanded(names: list[str], columns: list[tuple[list[str], bool]], title: str | None, width: int) -> str:
+    """psql's expanded layout: a `-[ RECORD n ]` header, then one `column | value` line per column.
+
+    Numbers are right-aligned to the widest number, so a column's values line up from record to record.
+    """
+    name_width = max((len(name) for name in names), default=0)
+    number_width = max((len(cell) for cells, numeric in columns if numeric for cell in cells), default=0)
+    value_width = max([number_width, *(len(cell) for cells, numeric in columns if not numeric for cell in cells)])
+    records = len(columns[0][0]) if columns else 0
+    lines = [title] if title else []
+    rule = min(width, name_width + 3 + value_width)
+    for record in range(records):
+        header = f"-[ RECORD {record + 1} ]"
+        if len(header) < name_width + 1:
+            header = header.ljust(name_width + 1, "-") + "+"
+        lines.append(header.ljust(rule, "-"))
+        for name, (cells, numeric) in zip(names, columns, strict=True):
+            cell = cells[record].rjust(number_width) if numeric else cells[record]
+            lines.append(f"{name.ljust(name_width)} | {cell}".rstrip())
+    if not records:
+        lines.append("(0 rows)")
+    return "\n".join(lines) + "\n"
 
 
 OUTPUT_SUFFIXES = (".parquet", ".csv")
