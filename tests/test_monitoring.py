@@ -272,3 +272,23 @@ def test_migration_makes_each_turbines_newest_model_active(database_url: str) ->
         rows = connection.execute(text("SELECT id, active FROM model_runs ORDER BY id")).all()
     assert [(i, bool(a)) for i, a in rows] == [(1, False), (2, True), (3, True)]
     engine.dispose()
+
+
+def test_report_writes_one_offline_html_file(initialized: Project, cli: Invoke) -> None:
+    project = predicted(initialized, cli)
+    target = project.root / "out" / "report.html"
+    outcome = cli("report", "--output", target, "--start", "2007-09-16")
+    assert outcome.exit_code == 0, outcome.stderr
+    rows = project.rows("predictions")
+    assert outcome.stderr.endswith(f"report: {rows} predictions of 1 turbine(s) written to {target}\n")
+    html = target.read_text()
+    assert html.count("data:image/png;base64,") >= 4
+    assert "http://" not in html and "https://" not in html
+    assert "T01" in html and not list(target.parent.glob(".*.tmp"))
+    before = project.snapshot()
+    wrong = cli("report", "--output", project.root / "report.txt")
+    assert (wrong.exit_code, wrong.stderr) == (
+        2,
+        f"Error: --output {project.root / 'report.txt'}: the report is HTML; name a .html file\n",
+    )
+    assert project.snapshot() == before
