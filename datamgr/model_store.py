@@ -20,9 +20,10 @@ def _skops_io() -> ModuleType:
 
     At import skops lists every scikit-learn estimator (`sklearn.utils.all_estimators`), which
     imports every scikit-learn module (`import skops.io` took 1.33 s with it, 1.1 s without, on
-    the 2-core machine of docs/benchmarks.md), for a list datamgr never uses. load_model decides trust itself (TRUSTED_MODULE_PREFIXES, checked against what
-    `get_untrusted_types` reports, which only grows when the default list is empty) and passes
-    its own `trusted` list, so nothing is trusted by default and loading stays as safe.
+    the 2-core machine of docs/benchmarks.md), for a list datamgr never uses. load_model decides
+    trust itself (TRUSTED_MODULE_PREFIXES, checked against what `get_untrusted_types` reports,
+    which only grows when the default list is empty) and passes its own `trusted` list, so
+    nothing is trusted by default and loading stays as safe.
     """
     if "skops.io" in sys.modules:
         return sys.modules["skops.io"]
