@@ -4,13 +4,38 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from datamgr.errors import ModelError
 
 # skops refuses unknown types by default; a file whose hash we recorded may hold these.
 TRUSTED_MODULE_PREFIXES = ("sklearn.", "numpy", "scipy.", "builtins.", "collections.", "datamgr.")
+
+
+def _skops_io() -> ModuleType:
+    """skops.io, imported without building skops' default trust list.
+
+    At import skops lists every scikit-learn estimator (`sklearn.utils.all_estimators`), which
+    imports every scikit-learn module (`import skops.io` took 1.33 s with it, 1.1 s without, on
+    the 2-core machine of docs/benchmarks.md), for a list datamgr never uses. load_model decides
+    trust itself (TRUSTED_MODULE_PREFIXES, checked against what `get_untrusted_types` reports,
+    which only grows when the default list is empty) and passes its own `trusted` list, so
+    nothing is trusted by default and loading stays as safe.
+    """
+    if "skops.io" in sys.modules:
+        return sys.modules["skops.io"]
+    import sklearn.utils
+
+    walk = sklearn.utils.all_estimators
+    sklearn.utils.all_estimators = lambda *_args, **_kwargs: []
+    try:
+        import skops.io
+    finally:
+        sklearn.utils.all_estimators = walk
+    return skops.io
 
 
 def sha256_of(path: Path) -> str:
@@ -46,8 +71,7 @@ def resolve_artifact(stored: str, models_dir: Path) -> Path:
 
 def save_model(model: Any, path: Path) -> str:
     """Write the model atomically (temporary file, fsync, rename) and return its sha256."""
-    import skops.io as sio
-
+    sio = _skops_io()
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     sio.dump(model, temporary)
@@ -59,8 +83,7 @@ def save_model(model: Any, path: Path) -> str:
 
 def load_model(path: Path, expected_sha256: str, *, model_id: int) -> Any:
     """Load a registered artifact, refusing a missing file or one whose bytes changed since training."""
-    import skops.io as sio
-
+    sio = _skops_io()
     if not path.is_file():
         raise ModelError(f"model {model_id}: artifact {path} is missing; retrain with `datamgr train`")
     actual = sha256_of(path)

@@ -16,9 +16,7 @@ from uuid import uuid4
 
 from sqlalchemy import Connection, Engine, Table
 
-from datamgr.conform import ConformedBatch, conform_batch
 from datamgr.errors import DatamgrError, DataValidationError, ModelError, QueryError, TrainingError
-from datamgr.files import InputFile, open_input, read_batches
 from datamgr.rows import Rows
 from datamgr.settings import MAX_INT, Settings
 from datamgr.store import repository
@@ -39,6 +37,8 @@ from datamgr.timestamps import format_instant, parse_instant
 if TYPE_CHECKING:
     import pandas as pd
 
+    from datamgr.conform import ConformedBatch
+    from datamgr.files import InputFile
     from datamgr.monitoring.report import ReportData
     from datamgr.monitoring.status import State
     from datamgr.pipelines.training import Stage, TrainingResult
@@ -157,6 +157,8 @@ def init_db(engine: Engine, settings: Settings, *, load_history: bool = True) ->
                     existing,
                     f"raw_data already holds {existing} rows",
                 )
+            from datamgr.files import open_input  # reading files is ingest's work: `last-n` never loads it
+
             source = open_input(history_path)
             counts = _upsert_file(
                 connection, source, raw_data, settings, ignore_unknown=False, progress=None, turbine=None
@@ -187,6 +189,8 @@ def ingest_files(
     unless given. Rows of a file without a turbine_id column belong to `turbine`, or to the
     default turbine.
     """
+    from datamgr.files import open_input
+
     table = _table(settings, table_name, INGEST_TABLES)
     sources = [open_input(path, delimiter=delimiter, decimal=decimal) for path in paths]
     report = IngestReport(table.name)
@@ -252,6 +256,9 @@ def _ingest_file(
     Source columns are renamed by data_manager.column_map first. Rows with physically impossible
     values go to the quarantine table instead, with the reason. Every turbine met is registered.
     """
+    from datamgr.conform import conform_batch
+    from datamgr.files import read_batches
+
     options = settings.data_manager
     refused: list[Staging] = []  # the quarantine staging of the latest pass over the file
     seen = _FileNotes()
@@ -437,6 +444,8 @@ def export_table(
 
 def total_rows(paths: Sequence[Path]) -> int | None:
     """Rows across the files when every format says so up front (Parquet does), for a progress bar."""
+    from datamgr.files import open_input
+
     total = 0
     for path in paths:
         try:

@@ -22,14 +22,26 @@ def get_data_timestamps(data: pd.DataFrame) -> pd.Series:
     return data[TIMESTAMP].reset_index(drop=True)
 
 
+# Up to this many rows a prediction runs on one thread: for cron's batch of 32, starting and
+# joining the OpenMP threads for each of a gradient-boosting model's trees cost more than the
+# trees themselves (1.5x the whole process on a busy 2-core machine; see docs/benchmarks.md).
+SMALL_BATCH_ROWS = 10_000
+
+
 def predict(model: Any, data: pd.DataFrame, features: list[str] = FEATURES) -> np.ndarray:
     """Node: the model's predicted power (kW) for each row, built with exactly the features it was trained on."""
     import numpy as np
 
     if data.empty:
         return np.empty(0)
-    result: np.ndarray = model.predict(build_features(data, features))
-    return result
+    if len(data) > SMALL_BATCH_ROWS:
+        result: np.ndarray = model.predict(build_features(data, features))
+        return result
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        small: np.ndarray = model.predict(build_features(data, features))
+    return small
 
 
 PREDICTION_COLUMNS = [TURBINE, TIMESTAMP, "predicted_power", "model_id", "created_at"]
