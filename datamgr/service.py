@@ -26,6 +26,7 @@ from datamgr.store.repository import Staging, UpsertCounts
 from datamgr.store.schema import (
     INGEST_TABLES,
     TIME_SERIES_TABLES,
+    TIMESTAMP,
     TURBINE,
     quarantine,
     raw_data,
@@ -1116,14 +1117,11 @@ def _evaluation(
     windows = windows[in_range].reset_index(drop=True)
     chosen = readings
     if start_at is not None:
-        chosen = chosen[chosen[TIMESTAMP_COLUMN] >= pd.Timestamp(start_at)]
+        chosen = chosen[chosen[TIMESTAMP] >= pd.Timestamp(start_at)]
     if end_at is not None:
-        chosen = chosen[chosen[TIMESTAMP_COLUMN] <= pd.Timestamp(end_at)]
+        chosen = chosen[chosen[TIMESTAMP] <= pd.Timestamp(end_at)]
     bins = evaluate_by_wind_speed(chosen) if by_wind_speed else None
     return _Evaluation(windows, bins, chosen.reset_index(drop=True), runs)
-
-
-TIMESTAMP_COLUMN = "Timestamps"
 
 
 def _with_baseline(joined: pd.DataFrame, run: dict[str, Any]) -> pd.DataFrame:
@@ -1141,9 +1139,9 @@ def _with_baseline(joined: pd.DataFrame, run: dict[str, Any]) -> pd.DataFrame:
 def _empty_readings() -> pd.DataFrame:
     import pandas as pd
 
-    columns = [TURBINE, "model_id", TIMESTAMP_COLUMN, "predicted_power", "actual", "wind_speed", "previous_power"]
+    columns = [TURBINE, "model_id", TIMESTAMP, "predicted_power", "actual", "wind_speed", "previous_power"]
     frame = pd.DataFrame({c: pd.Series(dtype="float64") for c in columns})
-    frame[TIMESTAMP_COLUMN] = pd.Series(dtype="datetime64[ns, UTC]")
+    frame[TIMESTAMP] = pd.Series(dtype="datetime64[ns, UTC]")
     return frame.assign(baseline_power=pd.Series(dtype="float64"))
 
 
@@ -1245,7 +1243,7 @@ def report_data(
         start=parse_instant(start, naive_zone=zone, what="--start") if start else None,
         end=parse_instant(end, naive_zone=zone, what="--end") if end else None,
         turbines=[row[TURBINE] for row in health.rows],
-        readings=readings[[TURBINE, TIMESTAMP_COLUMN, "WindSpeed", "Power", "predicted_power", "model_id"]],
+        readings=readings[[TURBINE, TIMESTAMP, "WindSpeed", "Power", "predicted_power", "model_id"]],
         curves=curves,
         windows=evaluation.windows,
         bins=evaluation.bins if evaluation.bins is not None else pd.DataFrame(),
