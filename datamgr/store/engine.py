@@ -31,6 +31,9 @@ LOCK_TIMEOUT_S = 60
 _WRITE = "datamgr_write"
 _CONNECT_TIMEOUT = "datamgr_connect_timeout_s"
 _LOCK_TIMEOUT = "datamgr_lock_timeout_s"
+# A SQLite connection's list of callables, each run with the driver connection once the connection
+# is back in the pool, its transaction over (a scratch file can only be detached then).
+AFTER_TRANSACTION = "datamgr_after_transaction"
 # Drivers that take libpq's connect_timeout keyword.
 _LIBPQ_DRIVERS = ("psycopg", "psycopg2")
 _LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's SQLSTATE for "canceling statement due to lock timeout"
@@ -100,7 +103,8 @@ def _configure_sqlite(engine: Engine, lock_timeout_s: int, must_exist: Path | No
                 raise NotInitializedError(f"database file {must_exist} does not exist; run `datamgr init-db` first")
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+    def _on_connect(dbapi_connection: Any, record: Any) -> None:
+        record.info[AFTER_TRANSACTION] = []
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {int(lock_timeout_s * 1000)}")
@@ -113,6 +117,12 @@ def _configure_sqlite(engine: Engine, lock_timeout_s: int, must_exist: Path | No
     def _on_begin(connection: Connection) -> None:
         write = connection.get_execution_options().get(_WRITE, False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(dbapi_connection: Any, record: Any) -> None:
+        cleanups = record.info.get(AFTER_TRANSACTION, [])
+        while cleanups:
+            cleanups.pop(0)(dbapi_connection)
 
 
 def _configure_postgresql(engine: Engine, lock_timeout_s: int) -> None:

@@ -1,9 +1,10 @@
 """The lesson's DataManager, as functions: upsert, last n, range, counts. Take a Connection, return data.
 
-Bulk writes are never row by row in Python. On SQLite a time-ordered file is upserted in place,
-batch by batch, with the driver's executemany of INSERT … ON CONFLICT DO UPDATE … WHERE something
-changed; everything else (PostgreSQL, composite keys, files whose batches overlap in time) goes
-through a temporary staging table and one set-based merge of the same statement.
+Bulk writes are never row by row in Python. A turbine-keyed table in a SQLite file is upserted
+through store/sqlite_bulk.py (Arrow batches into a scratch file, then a set-based merge per
+turbine); everything else (PostgreSQL, composite keys, in-memory SQLite) goes through a temporary
+staging table and one set-based merge of the same INSERT … ON CONFLICT DO UPDATE … WHERE
+something changed.
 
 A blank (NULL) in an update never erases a stored value: the statement sets
 COALESCE(excluded.col, table.col), and compares with that, unless blanks are asked to replace.
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
@@ -24,10 +25,8 @@ from sqlalchemy import (
     Integer,
     MetaData,
     Select,
-    String,
     Table,
     and_,
-    bindparam,
     case,
     delete,
     false,
@@ -37,12 +36,12 @@ from sqlalchemy import (
     or_,
     select,
     true,
-    tuple_,
     type_coerce,
     update,
 )
 
 from datamgr.rows import Rows
+from datamgr.store import sqlite_bulk
 from datamgr.store.schema import (
     PROVENANCE_COLUMNS,
     TIME_SERIES_KEYS,
@@ -59,7 +58,6 @@ from datamgr.store.schema import (
 from datamgr.timestamps import format_stored_instant, from_epoch_seconds, to_epoch_seconds
 
 if TYPE_CHECKING:
-    import numpy as np
     import pandas as pd
 
 _SEQ = "_seq"
@@ -444,10 +442,6 @@ def upsert_frames(
     return staging.merge() if staging is not None else UpsertCounts()
 
 
-class _OutOfOrder(Exception):
-    """A batch reaches back into the time range of an earlier batch of the same file."""
-
-
 def upsert(
     connection: Connection,
     table: Table,
@@ -462,115 +456,13 @@ def upsert(
     and so do blank values unless replace_blanks (a row whose only differences are blanks is
     unchanged).
 
-    `batches` is called again if the first pass has to be redone: on SQLite, a time-ordered file is
-    upserted straight into the table (as fast as a plain executemany); one whose batches overlap
-    in time is rolled back to a savepoint and merged through a staging table instead, as always
-    on PostgreSQL and for composite keys.
+    A turbine-keyed table in a SQLite file takes the columnar path (store/sqlite_bulk.py);
+    everything else goes through a staging table and one set-based merge of the same statement.
+    `batches` is called once.
     """
-    if connection.dialect.name == "sqlite" and TIME_SERIES_KEYS[table.name] == (TURBINE, TIMESTAMP):
-        savepoint = connection.begin_nested()
-        try:
-            counts = _upsert_in_place(connection, table, batches(), replace_blanks)
-        except _OutOfOrder:
-            savepoint.rollback()
-        else:
-            savepoint.commit()
-            return counts
+    if TIME_SERIES_KEYS[table.name] == (TURBINE, TIMESTAMP) and sqlite_bulk.usable(connection):
+        return sqlite_bulk.upsert(connection, table, batches(), replace_blanks)
     return upsert_frames(connection, table, batches(), replace_blanks=replace_blanks)
-
-
-def _upsert_in_place(
-    connection: Connection, table: Table, frames: Iterable[pd.DataFrame], replace_blanks: bool
-) -> UpsertCounts:
-    """SQLite, one time-ordered pass: executemany of the upsert itself, counted exactly.
-
-    Within a batch the last of duplicate keys wins (pandas); for each turbine, batches must not
-    overlap in time, so a key is never written twice. Inserted rows are the growth of the row
-    count over each turbine's time range in the batch: range scans of the batch, not of the table.
-    Stored values kept over blanks are counted in SQL, only for the batches that have blanks.
-    """
-    in_range = select(func.count()).where(
-        table.c[TURBINE] == bindparam("turbine"), table.c[TIMESTAMP].between(bindparam("low"), bindparam("high"))
-    )
-    seen: dict[str, list[tuple[int, int]]] = {}
-    statement: Any = None
-    order: list[str] = []
-    tally: dict[str, UpsertCounts] = {}
-    first_duplicates: list[int] = []
-    for frame in frames:
-        if frame.empty:
-            continue
-        seconds = to_epoch_seconds(frame[TIMESTAMP])
-        replaced = _replaced_keys(frame[TURBINE], seconds)
-        if replaced.any():
-            first_duplicates += _index_labels(frame[replaced])[: 3 - len(first_duplicates)]
-        if statement is None:
-            compiled = _on_conflict(
-                _dialect_insert(connection)(table).values({c: bindparam(c) for c in frame.columns}),
-                table,
-                list(frame.columns),
-                replace_blanks=replace_blanks,
-            ).compile(dialect=connection.dialect)
-            statement, order = str(compiled), list(compiled.positiontup or [])
-        for turbine, positions in frame.groupby(TURBINE, sort=False).indices.items():
-            keep = positions[~replaced[positions]]
-            part, part_seconds = frame.iloc[keep], seconds.iloc[keep]
-            low, high = int(part_seconds.min()), int(part_seconds.max())
-            ranges = seen.setdefault(str(turbine), [])
-            if any(low <= seen_high and seen_low <= high for seen_low, seen_high in ranges):
-                raise _OutOfOrder
-            ranges.append((low, high))
-            bounds = {"turbine": str(turbine), "low": _at(low), "high": _at(high)}
-            before = connection.execute(in_range, bounds).scalar_one()
-            kept = 0 if replace_blanks else _stored_under_blanks(connection, table, part, part_seconds)
-            columns = [part_seconds.tolist() if c == TIMESTAMP else _sqlite_values(part[c], table.c[c]) for c in order]
-            changed = _executemany(connection, statement, zip(*columns, strict=True))
-            inserted = connection.execute(in_range, bounds).scalar_one() - before
-            counts = UpsertCounts(
-                rows_read=len(positions),
-                duplicates=len(positions) - len(keep),
-                inserted=inserted,
-                updated=changed - inserted,
-                unchanged=len(keep) - changed,
-                blanks_kept=kept,
-            )
-            tally[str(turbine)] = tally[str(turbine)] + counts if str(turbine) in tally else counts
-    return totals(tally, first_duplicates=tuple(first_duplicates))
-
-
-def _replaced_keys(turbine: pd.Series, seconds: pd.Series) -> np.ndarray:
-    """Which rows a later row of the same (turbine, instant) replaces."""
-    import pandas as pd
-
-    duplicated: np.ndarray = (
-        pd.DataFrame({"t": turbine.to_numpy(), "s": seconds.to_numpy()}).duplicated(keep="last").to_numpy()
-    )
-    return duplicated
-
-
-def _stored_under_blanks(connection: Connection, table: Table, frame: pd.DataFrame, seconds: pd.Series) -> int:
-    """SQLite: how many stored values sit where this batch has blanks (the upsert will keep them).
-
-    One query per column that has blanks, its (turbine, timestamp) keys passed as one JSON array
-    (json_each), so nothing is looked up row by row in Python.
-    """
-    import json
-
-    keys = func.json_each(bindparam("keys", type_=String())).table_valued("value")
-    wanted = select(func.json_extract(keys.c.value, "$[0]"), func.json_extract(keys.c.value, "$[1]"))
-    stored_key = tuple_(table.c[TURBINE], type_coerce(table.c[TIMESTAMP], Integer))
-    turbines = frame[TURBINE].to_numpy()
-    total = 0
-    for name in frame.columns:
-        if name in (TURBINE, TIMESTAMP) or name in PROVENANCE_COLUMNS:
-            continue
-        blank = frame[name].isna().to_numpy()
-        if not blank.any():
-            continue
-        pairs = json.dumps(list(zip(turbines[blank].tolist(), seconds[blank].tolist(), strict=True)))
-        stored = select(func.count()).where(stored_key.in_(wanted), table.c[name].is_not(None))
-        total += connection.execute(stored, {"keys": pairs}).scalar_one()
-    return int(total)
 
 
 def _executemany(connection: Connection, statement: str, rows: Iterable[tuple[Any, ...]]) -> int:
@@ -581,10 +473,6 @@ def _executemany(connection: Connection, statement: str, rows: Iterable[tuple[An
         return int(cursor.rowcount)
     finally:
         cursor.close()
-
-
-def _at(seconds: int) -> datetime:
-    return datetime.fromtimestamp(seconds, tz=UTC)
 
 
 def insert_model_run(connection: Connection, values: dict[str, Any]) -> int:

@@ -1,0 +1,308 @@
+"""SQLite's bulk upsert: a file's batches go in as Arrow columns, then one set-based merge per turbine.
+
+The sqlite3 driver binds every value as a Python object; ADBC (`adbc_driver_sqlite`) binds Arrow
+columns in C, about twice as fast. But an ADBC connection is a connection of its own, with its own
+copy of SQLite linked in, and it cannot join datamgr's BEGIN IMMEDIATE transaction. So ADBC never
+opens the database: it writes the batches into a scratch file beside it and closes it; then
+datamgr's own connection ATTACHes that file inside its transaction and merges from it with
+INSERT … SELECT … ON CONFLICT, one turbine at a time and in key order. Every write to the database
+is still in the one transaction, and the two copies of SQLite never have the same file open at once
+(POSIX locks belong to the process: one copy closing a file would drop the other's locks on it).
+
+SQLite refuses to DETACH a file a transaction has read, so the file is detached and removed when
+the connection goes back to the pool (engine.AFTER_TRANSACTION), after the commit or rollback.
+
+Counts stay exact without a join: inserted rows are the growth of the turbine's row count over its
+time range in the file, updated rows are the merge's changes less those, and stored values kept
+under blanks are counted only for the staged rows that have a blank.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import BigInteger, Column, Connection, Index, Integer, MetaData, Table, and_, func, or_, select
+
+from datamgr.store.engine import AFTER_TRANSACTION, sqlite_path
+from datamgr.store.schema import PROVENANCE_COLUMNS, TIMESTAMP, TURBINE
+from datamgr.timestamps import to_epoch_seconds
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from datamgr.store.repository import UpsertCounts
+
+SEQ = "_seq"
+ROW = "_row"
+_STAGING_TABLE = "staging"
+
+
+def usable(connection: Connection) -> bool:
+    """Whether this connection can take the bulk path: a SQLite file whose engine cleans up after
+    transactions, and a free ATTACH slot (SQLite allows a handful of attached files per connection)."""
+    import sqlite3
+
+    if connection.dialect.name != "sqlite" or sqlite_path(connection.engine.url) is None:
+        return False
+    if AFTER_TRANSACTION not in connection.info:
+        return False
+    driver = connection.connection.driver_connection
+    if not isinstance(driver, sqlite3.Connection):
+        return False
+    attached = len(connection.exec_driver_sql("PRAGMA database_list").all())  # main and temp count too
+    return attached < driver.getlimit(sqlite3.SQLITE_LIMIT_ATTACHED) + 2
+
+
+class _Ranges:
+    """Each turbine's time ranges per batch, its row and duplicate counts, and whether two batches overlap."""
+
+    def __init__(self) -> None:
+        self.bounds: dict[str, tuple[int, int]] = {}
+        self.spans: dict[str, list[tuple[int, int]]] = {}
+        self.read: dict[str, int] = {}
+        self.duplicates: dict[str, int] = {}
+        self.first_duplicates: list[int] = []
+        self.blank_turbines: set[str] = set()
+        self.overlap = False
+
+    def add(self, turbine: str, low: int, high: int, read: int, duplicates: int) -> None:
+        spans = self.spans.setdefault(turbine, [])
+        if any(low <= seen_high and seen_low <= high for seen_low, seen_high in spans):
+            self.overlap = True
+        spans.append((low, high))
+        seen = self.bounds.get(turbine, (low, high))
+        self.bounds[turbine] = (min(seen[0], low), max(seen[1], high))
+        self.read[turbine] = self.read.get(turbine, 0) + read
+        self.duplicates[turbine] = self.duplicates.get(turbine, 0) + duplicates
+
+
+def upsert(connection: Connection, table: Table, frames: Iterable[pd.DataFrame], replace_blanks: bool) -> UpsertCounts:
+    """Upsert conformed batches of a (turbine_id, Timestamps)-keyed table, in the caller's transaction."""
+    from datamgr.store.repository import UpsertCounts, totals
+
+    database = sqlite_path(connection.engine.url)
+    assert database is not None  # usable() said so
+    scratch = database.with_name(f".{database.name}.staging-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    schema = f"datamgr_staging_{uuid.uuid4().hex[:8]}"
+    _after_transaction(connection, scratch, schema)
+    ranges = _stage(scratch, table, frames)
+    if not ranges.read:
+        return UpsertCounts()
+    connection.exec_driver_sql(f"ATTACH DATABASE ? AS {schema}", (str(scratch),))
+    connection.exec_driver_sql(f"PRAGMA {schema}.journal_mode = OFF")  # its index needs no undo
+    columns = [c for c in _staged_columns(connection, schema) if c not in (SEQ, ROW)]
+    staging = Table(
+        _STAGING_TABLE,
+        MetaData(),
+        Column(SEQ, Integer),
+        Column(ROW, BigInteger),
+        *(Column(name, table.c[name].type) for name in columns),
+        schema=schema,
+    )
+    if ranges.overlap:
+        _collapse_duplicates(connection, staging, ranges)
+    indexed = len(ranges.read) > 1 or ranges.overlap
+    if indexed:
+        Index(f"ix_{_STAGING_TABLE}_key", staging.c[TURBINE], staging.c[TIMESTAMP]).create(connection)
+    tally = {
+        turbine: _merge_turbine(connection, table, staging, columns, turbine, ranges, replace_blanks, indexed)
+        for turbine in ranges.read
+    }
+    return totals(tally, first_duplicates=tuple(ranges.first_duplicates[:3]))
+
+
+def _after_transaction(connection: Connection, scratch: Path, schema: str) -> None:
+    """Detach and remove the scratch file once the transaction is over, whatever its outcome."""
+
+    def cleanup(driver_connection: Any) -> None:
+        if driver_connection is not None:
+            attached = [row[1] for row in driver_connection.execute("PRAGMA database_list").fetchall()]
+            if schema in attached:
+                driver_connection.execute(f"DETACH DATABASE {schema}")
+        for suffix in ("", "-journal", "-wal", "-shm"):
+            Path(f"{scratch}{suffix}").unlink(missing_ok=True)
+
+    connection.info[AFTER_TRANSACTION].append(cleanup)
+
+
+def _stage(scratch: Path, table: Table, frames: Iterable[pd.DataFrame]) -> _Ranges:
+    """Write the batches into the scratch file through ADBC: duplicates within a batch already
+    collapsed (the last wins), each row with its arrival order and its row label in the file."""
+    import adbc_driver_sqlite.dbapi as adbc_sqlite
+    import pyarrow as pa
+
+    ranges = _Ranges()
+    staged = 0
+    with adbc_sqlite.connect(str(scratch), autocommit=True) as adbc, adbc.cursor() as cursor:
+        cursor.execute("PRAGMA journal_mode = OFF")  # a scratch file: nothing to recover after a crash
+        cursor.execute("PRAGMA synchronous = OFF")
+        for frame in frames:
+            if frame.empty:
+                continue
+            columns = _staged_batch(frame, table, staged, ranges)
+            cursor.adbc_ingest(_STAGING_TABLE, pa.table(columns), mode="create_append")
+            staged += len(frame)
+    return ranges
+
+
+def _staged_batch(frame: pd.DataFrame, table: Table, staged: int, ranges: _Ranges) -> dict[str, Any]:
+    """One batch as Arrow columns: its rows in key order (each turbine's merge then writes its pages
+    in turn), less those a later row of the same key replaces; its turbines' ranges go into `ranges`.
+
+    A stable sort on (turbine, instant) puts duplicate keys side by side in arrival order, so the
+    last of each run is the one that wins; no hashing of keys is needed."""
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+
+    from datamgr.store.repository import _index_labels
+
+    n = len(frame)
+    seconds = to_epoch_seconds(frame[TIMESTAMP]).to_numpy()
+    codes, names = pd.factorize(frame[TURBINE], sort=False)
+    if len(names) > 1:
+        order = np.lexsort((seconds, codes))
+    elif (np.diff(seconds) > 0).all():
+        order = np.arange(n)  # one turbine, already in order: nothing to sort or collapse
+    else:
+        order = np.argsort(seconds, kind="stable")
+    codes, sorted_seconds = codes[order], seconds[order]
+    same_as_next = (codes[1:] == codes[:-1]) & (sorted_seconds[1:] == sorted_seconds[:-1])
+    replaced = np.append(same_as_next, False)
+    starts = np.flatnonzero(np.append(True, codes[1:] != codes[:-1]))
+    ends = np.append(starts[1:], n)
+    for first, stop in zip(starts.tolist(), ends.tolist(), strict=True):
+        turbine = str(names[codes[first]])
+        low, high = int(sorted_seconds[first]), int(sorted_seconds[stop - 1])
+        ranges.add(turbine, low, high, read=stop - first, duplicates=int(replaced[first:stop].sum()))
+    labels = np.asarray(_index_labels(frame))
+    if replaced.any():
+        gone = np.sort(order[replaced])
+        ranges.first_duplicates += labels[gone[:3]].tolist()
+        order = order[~replaced]
+    ranges.blank_turbines.update(_turbines_with_blanks(frame, table))
+    identity = len(order) == n and bool((order == np.arange(n)).all())
+
+    def column(values: np.ndarray) -> np.ndarray:
+        return values if identity else values[order]
+
+    batch: dict[str, Any] = {SEQ: pa.array(column(np.arange(staged, staged + n))), ROW: pa.array(column(labels))}
+    for name in frame.columns:
+        values = seconds if name == TIMESTAMP else frame[name].to_numpy()
+        batch[name] = pa.array(column(values), from_pandas=True, type=_arrow_type(table, name))
+    return batch
+
+
+def _turbines_with_blanks(frame: pd.DataFrame, table: Table) -> set[str]:
+    """The turbines of the batch that have a blank in a compared column (only theirs need counting)."""
+    compared = _compared(list(frame.columns))
+    if not compared:
+        return set()
+    blank = frame[compared].isna().to_numpy().any(axis=1)
+    return set(frame[TURBINE].to_numpy()[blank].tolist()) if blank.any() else set()
+
+
+def _compared(columns: list[str]) -> list[str]:
+    """The columns whose differences make an update (not the key, not provenance)."""
+    return [c for c in columns if c not in (TURBINE, TIMESTAMP) and c not in PROVENANCE_COLUMNS]
+
+
+def _arrow_type(table: Table, name: str) -> Any:
+    """The Arrow type a column is staged as: SQLite's storage class of the table's column."""
+    import pyarrow as pa
+
+    if name == TIMESTAMP:
+        return pa.int64()
+    python_type = table.c[name].type.python_type
+    return pa.string() if python_type is str else pa.int64() if python_type is int else pa.float64()
+
+
+def _staged_columns(connection: Connection, schema: str) -> list[str]:
+    rows = connection.exec_driver_sql(f"PRAGMA {schema}.table_info({_STAGING_TABLE})").all()
+    return [str(row[1]) for row in rows]
+
+
+def _collapse_duplicates(connection: Connection, staging: Table, ranges: _Ranges) -> None:
+    """Batches overlapped in time: keep the last staged row of each key, counting the others per turbine."""
+    from sqlalchemy import delete
+
+    key = (staging.c[TURBINE], staging.c[TIMESTAMP])
+    replaced = staging.c[SEQ].not_in(select(func.max(staging.c[SEQ])).group_by(*key))
+    first = connection.execute(select(staging.c[ROW]).where(replaced).order_by(staging.c[SEQ]).limit(3)).scalars()
+    ranges.first_duplicates = sorted({*ranges.first_duplicates, *(int(label) for label in first)})[:3]
+    counted = select(staging.c[TURBINE], func.count()).where(replaced).group_by(staging.c[TURBINE])
+    for turbine, n in connection.execute(counted):
+        ranges.duplicates[str(turbine)] += int(n)
+    connection.execute(delete(staging).where(replaced))
+
+
+def _merge_turbine(
+    connection: Connection,
+    table: Table,
+    staging: Table,
+    columns: list[str],
+    turbine: str,
+    ranges: _Ranges,
+    replace_blanks: bool,
+    indexed: bool,
+) -> UpsertCounts:
+    """Merge one turbine's staged rows in key order, and count what that did.
+
+    Unindexed, the staging holds one turbine whose batches were each staged in key order: it is
+    merged in staged order, without a sort."""
+    from datamgr.store.repository import UpsertCounts, _dialect_insert, _on_conflict
+
+    low, high = ranges.bounds[turbine]
+    stamp = table.c[TIMESTAMP]
+    in_range = select(func.count()).where(table.c[TURBINE] == turbine, stamp.between(*_instants(low, high)))
+    mine = staging.c[TURBINE] == turbine
+    before = connection.execute(in_range).scalar_one()
+    blanks = not replace_blanks and turbine in ranges.blank_turbines
+    kept = _stored_under_blanks(connection, table, staging, columns, turbine) if blanks else 0
+    rows = select(*(staging.c[c] for c in columns)).where(mine)
+    if indexed:
+        rows = rows.order_by(staging.c[TIMESTAMP])
+    merge = _on_conflict(
+        _dialect_insert(connection)(table).from_select(columns, rows), table, columns, replace_blanks=replace_blanks
+    )
+    changed = connection.execute(merge).rowcount
+    inserted = connection.execute(in_range).scalar_one() - before
+    read, duplicates = ranges.read[turbine], ranges.duplicates[turbine]
+    return UpsertCounts(
+        rows_read=read,
+        duplicates=duplicates,
+        inserted=inserted,
+        updated=changed - inserted,
+        unchanged=read - duplicates - changed,
+        blanks_kept=kept,
+    )
+
+
+def _instants(low: int, high: int) -> tuple[Any, Any]:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(low, tz=UTC), datetime.fromtimestamp(high, tz=UTC)
+
+
+def _stored_under_blanks(connection: Connection, table: Table, staging: Table, columns: list[str], turbine: str) -> int:
+    """How many stored values sit where this turbine's staged rows are blank (the merge keeps them).
+
+    Only staged rows with a blank are looked up in the table."""
+    from sqlalchemy import case, literal
+
+    compared = _compared(columns)
+    s, t = staging, table
+    kept: Any = literal(0)
+    for c in compared:
+        kept = kept + case((and_(s.c[c].is_(None), t.c[c].is_not(None)), 1), else_=0)
+    on_key = and_(t.c[TURBINE] == s.c[TURBINE], t.c[TIMESTAMP] == s.c[TIMESTAMP])
+    query = (
+        select(func.coalesce(func.sum(kept), 0))
+        .select_from(s.join(t, on_key))
+        .where(s.c[TURBINE] == turbine, or_(*(s.c[c].is_(None) for c in compared)))
+    )
+    return int(connection.execute(query).scalar_one())

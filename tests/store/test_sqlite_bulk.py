@@ -1,0 +1,159 @@
+"""SQLite's columnar upsert (store/sqlite_bulk.py) against the staging merge, which is the reference:
+the same counts and the same table for every mix of turbines, duplicates, blanks and overlaps; and
+its scratch files never outlive the transaction."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy import Engine
+
+from datamgr.store import repository
+from datamgr.store.engine import make_engine, read_connection, write_transaction
+from datamgr.store.migrate import upgrade_to_head
+from datamgr.store.repository import UpsertCounts
+from datamgr.store.schema import SENSOR_COLUMNS, raw_data
+
+
+def migrated(path: Path) -> Engine:
+    engine = make_engine(f"sqlite:///{path}", create=True)
+    with write_transaction(engine) as connection:
+        upgrade_to_head(connection)
+    return engine
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> Iterator[tuple[Engine, Engine]]:
+    """Two empty databases: one written through the bulk path, one through the staging merge."""
+    bulk, staged = migrated(tmp_path / "bulk.db"), migrated(tmp_path / "staged.db")
+    yield bulk, staged
+    bulk.dispose()
+    staged.dispose()
+
+
+def scratch_files(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if ".staging-" in p.name)
+
+
+def random_batches(seed: int, batches: int = 4, rows: int = 60) -> list[pd.DataFrame]:
+    """Batches of three turbines, shuffled, with repeated keys within and across batches, and blanks."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(batches):
+        minutes = rng.integers(0, 40, rows) * 10
+        turbines = rng.choice(["T01", "T02", "T03"], rows)
+        values = {c: rng.integers(0, 4, rows).astype("float64") for c in ("Power", "WindSpeed", "Pitch")}
+        for column in values.values():
+            column[rng.random(rows) < 0.3] = np.nan
+        stamps = pd.Timestamp("2008-01-01", tz="UTC") + pd.to_timedelta(minutes, unit="min")
+        batch = pd.DataFrame({"turbine_id": turbines, "Timestamps": stamps.astype("datetime64[ns, UTC]"), **values})
+        out.append(batch.set_axis(range(len(out) * rows, (len(out) + 1) * rows)))
+    return out
+
+
+def stored(engine: Engine) -> list[tuple[object, ...]]:
+    with read_connection(engine) as connection:
+        rows = repository.between(connection, raw_data, None, None)
+    return [tuple(row) for row in rows.astype(object).where(rows.notna(), None).itertuples(index=False)]
+
+
+@pytest.mark.parametrize("replace_blanks", [False, True])
+@pytest.mark.parametrize("seed", range(6))
+def test_the_bulk_path_counts_and_writes_exactly_as_the_staging_merge(
+    pair: tuple[Engine, Engine], seed: int, replace_blanks: bool
+) -> None:
+    bulk, staged = pair
+    first, second = random_batches(seed), random_batches(seed + 100)
+    # The second file meets the first's rows (updates, blanks kept); the third pass repeats it (unchanged).
+    seen = []
+    for batches in (first, second, second):
+        with write_transaction(bulk) as connection:
+            assert repository.sqlite_bulk.usable(connection)
+            ours = repository.upsert(connection, raw_data, lambda b=batches: iter(b), replace_blanks=replace_blanks)
+        with write_transaction(staged) as connection:
+            reference = repository.upsert_frames(connection, raw_data, batches, replace_blanks=replace_blanks)
+        assert ours.per_turbine == reference.per_turbine
+        assert ours == reference
+        seen.append(ours)
+    assert seen[1].updated > 0 and seen[1].duplicates > 0 and seen[2].unchanged > 0
+    assert replace_blanks or seen[1].blanks_kept > 0
+    assert stored(bulk) == stored(staged)
+
+
+def test_a_time_ordered_turbine_file_counts_inserts_updates_and_kept_blanks(pair: tuple[Engine, Engine]) -> None:
+    bulk, _ = pair
+    stamps = pd.date_range("2008-01-01", periods=1000, freq="10min", tz="UTC").astype("datetime64[ns, UTC]")
+    values = {c: np.arange(1000, dtype="float64") for c in SENSOR_COLUMNS}
+    full = pd.DataFrame({"turbine_id": "T01", "Timestamps": stamps, **values})
+    with write_transaction(bulk) as connection:
+        assert repository.upsert(connection, raw_data, lambda: iter([full[:500], full[500:]])) == UpsertCounts(
+            rows_read=1000, inserted=1000
+        )
+    changed = full[900:].assign(Power=-1.0, Pitch=np.nan)  # 100 updated; 100 Pitch values kept
+    with write_transaction(bulk) as connection:
+        counts = repository.upsert(connection, raw_data, lambda: iter([changed]))
+    assert counts == UpsertCounts(rows_read=100, updated=100, blanks_kept=100)
+
+
+def test_scratch_files_go_with_the_transaction_committed_or_not(tmp_path: Path) -> None:
+    engine = migrated(tmp_path / "db.sqlite")
+    good = random_batches(1)
+
+    def broken() -> Iterator[pd.DataFrame]:
+        yield good[0]
+        yield good[1]
+        raise RuntimeError("the file broke off")
+
+    with pytest.raises(RuntimeError, match="the file broke off"), write_transaction(engine) as connection:
+        repository.upsert(connection, raw_data, broken)
+    assert scratch_files(tmp_path) == []
+    with read_connection(engine) as connection:
+        assert repository.count_rows(connection, raw_data) == 0
+        attached = [row[1] for row in connection.exec_driver_sql("PRAGMA database_list")]
+    assert [name for name in attached if name.startswith("datamgr_staging")] == []
+
+    with write_transaction(engine) as connection:
+        counts = repository.upsert(connection, raw_data, lambda: iter(good))
+        assert len(scratch_files(tmp_path)) == 1  # attached until the transaction ends, without a journal
+    assert scratch_files(tmp_path) == []
+    with read_connection(engine) as connection:
+        assert repository.count_rows(connection, raw_data) == counts.inserted > 0
+        assert connection.exec_driver_sql("PRAGMA integrity_check").scalar_one() == "ok"
+    engine.dispose()
+
+
+def test_more_files_in_one_transaction_than_sqlite_can_attach(tmp_path: Path) -> None:
+    """SQLite attaches at most ten files to a connection; the files past that go through the
+    staging merge, with the same exact counts."""
+    engine = migrated(tmp_path / "db.sqlite")
+    limit = sqlite3.connect(":memory:").getlimit(sqlite3.SQLITE_LIMIT_ATTACHED)
+    files = limit + 3
+    stamps = pd.date_range("2008-01-01", periods=files * 10, freq="10min", tz="UTC").astype("datetime64[ns, UTC]")
+    whole = pd.DataFrame({"turbine_id": "T01", "Timestamps": stamps, "Power": np.arange(files * 10, dtype=float)})
+    bulk_taken = 0
+    with write_transaction(engine) as connection:
+        for i in range(files):
+            bulk_taken += repository.sqlite_bulk.usable(connection)
+            part = whole[i * 10 : (i + 1) * 10]
+            assert repository.upsert(connection, raw_data, lambda p=part: iter([p])) == UpsertCounts(
+                rows_read=10, inserted=10
+            )
+    assert bulk_taken == limit
+    assert scratch_files(tmp_path) == []
+    with read_connection(engine) as connection:
+        assert list(repository.between(connection, raw_data, None, None).Power) == list(whole.Power)
+    engine.dispose()
+
+
+def test_an_in_memory_database_takes_the_staging_merge(tmp_path: Path) -> None:
+    engine = make_engine("sqlite://", create=True)
+    with write_transaction(engine) as connection:
+        upgrade_to_head(connection)
+        assert not repository.sqlite_bulk.usable(connection)
+        counts = repository.upsert(connection, raw_data, lambda: iter(random_batches(3)))
+    assert counts.inserted > 0 and counts.duplicates > 0
