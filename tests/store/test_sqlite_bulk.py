@@ -43,7 +43,7 @@ def scratch_files(folder: Path) -> list[str]:
 def random_batches(seed: int, batches: int = 4, rows: int = 60) -> list[pd.DataFrame]:
     """Batches of three turbines, shuffled, with repeated keys within and across batches, and blanks."""
     rng = np.random.default_rng(seed)
-    out = []
+    out: list[pd.DataFrame] = []
     for _ in range(batches):
         minutes = rng.integers(0, 40, rows) * 10
         turbines = rng.choice(["T01", "T02", "T03"], rows)
@@ -74,7 +74,7 @@ def test_the_bulk_path_counts_and_writes_exactly_as_the_staging_merge(
     for batches in (first, second, second):
         with write_transaction(bulk) as connection:
             assert repository.sqlite_bulk.usable(connection)
-            ours = repository.upsert(connection, raw_data, lambda b=batches: iter(b), replace_blanks=replace_blanks)
+            ours = repository.upsert(connection, raw_data, batches.__iter__, replace_blanks=replace_blanks)
         with write_transaction(staged) as connection:
             reference = repository.upsert_frames(connection, raw_data, batches, replace_blanks=replace_blanks)
         assert ours.per_turbine == reference.per_turbine
@@ -140,9 +140,7 @@ def test_more_files_in_one_transaction_than_sqlite_can_attach(tmp_path: Path) ->
         for i in range(files):
             bulk_taken += repository.sqlite_bulk.usable(connection)
             part = whole[i * 10 : (i + 1) * 10]
-            assert repository.upsert(connection, raw_data, lambda p=part: iter([p])) == UpsertCounts(
-                rows_read=10, inserted=10
-            )
+            assert repository.upsert(connection, raw_data, [part].__iter__) == UpsertCounts(rows_read=10, inserted=10)
     assert bulk_taken == limit
     assert scratch_files(tmp_path) == []
     with read_connection(engine) as connection:
