@@ -19,6 +19,8 @@ under blanks are counted only for the staged rows that have a blank.
 
 from __future__ import annotations
 
+import glob
+import logging
 import os
 import uuid
 from collections.abc import Iterable
@@ -35,6 +37,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from datamgr.store.repository import UpsertCounts
+
+log = logging.getLogger(__name__)
 
 SEQ = "_seq"
 ROW = "_row"
@@ -86,7 +90,8 @@ def upsert(connection: Connection, table: Table, frames: Iterable[pd.DataFrame],
 
     database = sqlite_path(connection.engine.url)
     assert database is not None  # usable() said so
-    scratch = database.with_name(f".{database.name}.staging-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    _remove_leftovers(database)
+    scratch = database.with_name(f"{_scratch_prefix(database)}{os.getpid()}-{uuid.uuid4().hex[:8]}")
     schema = f"datamgr_staging_{uuid.uuid4().hex[:8]}"
     _after_transaction(connection, scratch, schema)
     ranges = _stage(scratch, table, frames)
@@ -113,6 +118,20 @@ def upsert(connection: Connection, table: Table, frames: Iterable[pd.DataFrame],
         for turbine in ranges.read
     }
     return totals(tally, first_duplicates=tuple(ranges.first_duplicates[:3]))
+
+
+def _scratch_prefix(database: Path) -> str:
+    return f".{database.name}.staging-"
+
+
+def _remove_leftovers(database: Path) -> None:
+    """Remove the scratch files of an ingest that was killed before it could clean up.
+
+    We hold the write lock, so no other ingest is staging: any scratch file of this database is
+    a leftover (or one whose owner has committed and is about to remove it: both are done with)."""
+    for leftover in database.parent.glob(f"{glob.escape(_scratch_prefix(database))}*"):
+        log.info(f"removing {leftover}, left by an ingest that was interrupted")
+        leftover.unlink(missing_ok=True)
 
 
 def _after_transaction(connection: Connection, scratch: Path, schema: str) -> None:

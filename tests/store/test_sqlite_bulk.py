@@ -155,3 +155,15 @@ def test_an_in_memory_database_takes_the_staging_merge(tmp_path: Path) -> None:
         assert not repository.sqlite_bulk.usable(connection)
         counts = repository.upsert(connection, raw_data, lambda: iter(random_batches(3)))
     assert counts.inserted > 0 and counts.duplicates > 0
+
+
+def test_an_ingest_removes_the_scratch_files_a_killed_one_left(tmp_path: Path) -> None:
+    engine = migrated(tmp_path / "db.sqlite")
+    left = [tmp_path / ".db.sqlite.staging-999999-0badf00d", tmp_path / ".db.sqlite.staging-999999-0badf00d-journal"]
+    other = tmp_path / ".other.sqlite.staging-999999-0badf00d"  # another database's: not ours to touch
+    for path in [*left, other]:
+        path.write_bytes(b"partial")
+    with write_transaction(engine) as connection:
+        assert repository.upsert(connection, raw_data, random_batches(2).__iter__).inserted > 0
+    assert scratch_files(tmp_path) == [other.name]
+    engine.dispose()
