@@ -157,6 +157,7 @@ def _split_impossible(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Move rows with a value outside its column's limits to a quarantine frame, with the reason."""
     import numpy as np
+    import pandas as pd
 
     checks = []
     for name, (low, high) in limits.items():
@@ -167,7 +168,8 @@ def _split_impossible(
             checks.append((name, "below", np.full(len(frame), low), values < low))
         ceiling = np.full(len(frame), np.inf if high is None else high)
         if name == "Power" and power_ceilings and TURBINE in frame.columns:
-            own = frame[TURBINE].map(power_ceilings).to_numpy(dtype="float64", na_value=np.nan)
+            codes, turbines = pd.factorize(frame[TURBINE])  # a few turbines: look each up once
+            own = np.array([power_ceilings.get(t, np.nan) for t in turbines], dtype="float64")[codes]
             ceiling = np.where(np.isnan(own), ceiling, own)
         if np.isfinite(ceiling).any():
             checks.append((name, "above", ceiling, values > ceiling))
@@ -189,8 +191,19 @@ def _split_impossible(
 
 
 def _identifiers(values: pd.Series, where: str, row_offset: int, length: int | None) -> pd.Series:
-    """A text key (turbine_id) as stripped strings: never empty, never longer than the column holds."""
-    text = values.astype("string").str.strip()
+    """A text key (turbine_id) as stripped strings: never empty, never longer than the column holds.
+
+    A file holds a few turbines in many rows: each distinct value is checked once."""
+    import numpy as np
+    import pandas as pd
+
+    text = values.astype("string")
+    codes, distinct = pd.factorize(text)
+    stripped = np.array([str(value).strip() for value in distinct], dtype=object)
+    fits = length is None or all(len(value) <= length for value in stripped)
+    if len(stripped) and (codes >= 0).all() and (stripped != "").all() and fits:
+        return pd.Series(stripped[codes], index=values.index, dtype=object)
+    text = text.str.strip()
     blank = (text.isna() | (text == "")).fillna(True).astype(bool)
     if blank.any():
         raise DataValidationError(

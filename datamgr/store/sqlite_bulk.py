@@ -127,9 +127,13 @@ def _scratch_prefix(database: Path) -> str:
 def _remove_leftovers(database: Path) -> None:
     """Remove the scratch files of an ingest that was killed before it could clean up.
 
-    We hold the write lock, so no other ingest is staging: any scratch file of this database is
-    a leftover (or one whose owner has committed and is about to remove it: both are done with)."""
-    for leftover in database.parent.glob(f"{glob.escape(_scratch_prefix(database))}*"):
+    We hold the write lock, so no other ingest is staging: a scratch file of this database that
+    another process made is a leftover (or its owner has committed and is about to remove it: both
+    are done with). This process's own belong to earlier files of the same transaction."""
+    prefix = _scratch_prefix(database)
+    for leftover in database.parent.glob(f"{glob.escape(prefix)}*"):
+        if leftover.name.startswith(f"{prefix}{os.getpid()}-"):
+            continue
         log.info(f"removing {leftover}, left by an ingest that was interrupted")
         leftover.unlink(missing_ok=True)
 

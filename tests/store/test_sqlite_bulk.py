@@ -127,9 +127,11 @@ def test_scratch_files_go_with_the_transaction_committed_or_not(tmp_path: Path) 
     engine.dispose()
 
 
-def test_more_files_in_one_transaction_than_sqlite_can_attach(tmp_path: Path) -> None:
+def test_more_files_in_one_transaction_than_sqlite_can_attach(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """SQLite attaches at most ten files to a connection; the files past that go through the
-    staging merge, with the same exact counts."""
+    staging merge, with the same exact counts. The scratch files of earlier files of the same
+    transaction are not taken for leftovers."""
+    caplog.set_level("INFO", logger="datamgr.store.sqlite_bulk")
     engine = migrated(tmp_path / "db.sqlite")
     limit = sqlite3.connect(":memory:").getlimit(sqlite3.SQLITE_LIMIT_ATTACHED)
     files = limit + 3
@@ -142,6 +144,7 @@ def test_more_files_in_one_transaction_than_sqlite_can_attach(tmp_path: Path) ->
             part = whole[i * 10 : (i + 1) * 10]
             assert repository.upsert(connection, raw_data, [part].__iter__) == UpsertCounts(rows_read=10, inserted=10)
     assert bulk_taken == limit
+    assert [r.getMessage() for r in caplog.records if "removing" in r.getMessage()] == []
     assert scratch_files(tmp_path) == []
     with read_connection(engine) as connection:
         assert list(repository.between(connection, raw_data, None, None).Power) == list(whole.Power)
