@@ -75,6 +75,9 @@ def to_utc_series(
         within = _in_store_range(values.dt.tz_localize("UTC"), values, where, row_offset).dt.tz_localize(None)
         return _localize_naive(within, naive_zone, source, row_offset)
 
+    own_form = _iso_utc_column(values)
+    if own_form is not None:
+        return _in_store_range(own_form, values, where, row_offset)
     text = values.astype("string").str.strip()
     _refuse_empty((text.isna() | (text == "")).fillna(True).astype(bool), values, where, row_offset)
     complete = text.str.fullmatch(COMPLETE_TIMESTAMP).fillna(False).astype(bool)
@@ -101,6 +104,34 @@ def to_utc_series(
             f"such as {EXAMPLE}"
         )
     return _in_store_range(parsed, values, where, row_offset)
+
+
+_ISO_UTC = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$"  # ISO_FORMAT, exactly
+
+
+def _iso_utc_column(values: pd.Series) -> pd.Series | None:
+    """Text in datamgr's own form (ISO_FORMAT, as export and CSV output write it), parsed by Arrow in
+    C rather than per value. None unless every value is in that form and a real instant: then the
+    general path names what is wrong."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not isinstance(values.array, pd.arrays.ArrowStringArray) or values.empty:
+        return None
+    text = values.array._pa_array
+    if text.null_count or not pc.all(pc.match_substring_regex(text, _ISO_UTC)).as_py():
+        return None
+    parsed = pc.strptime(text, format=ISO_FORMAT, unit="s", error_is_null=True)
+    if parsed.null_count:
+        return None
+    # Arrow rolls 30 February over into March, and second 60 into the next minute; those are not instants.
+    for part, first, stop in ((pc.day, 8, 10), (pc.second, 17, 19)):
+        written = pc.cast(pc.utf8_slice_codeunits(text, first, stop), pa.int64())
+        if not pc.all(pc.equal(part(parsed), written)).as_py():
+            return None
+    seconds = pc.cast(parsed, pa.int64()).to_numpy()
+    return pd.Series(seconds.astype("datetime64[s]"), index=values.index).dt.tz_localize("UTC")
 
 
 def _refuse_empty(missing: pd.Series, values: pd.Series, where: str, row_offset: int) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import pandas as pd
@@ -66,3 +67,40 @@ def test_dst_gap_in_naive_zone_is_refused() -> None:
     values = pd.Series(["2007-03-25 02:30:00"])  # does not exist in Madrid
     with pytest.raises(DataValidationError, match="ambiguous or do not exist in Europe/Madrid at row 1"):
         to_utc_series(values, naive_zone="Europe/Madrid", source="f.csv")
+
+
+def arrow_text(values: list[str | None]) -> pd.Series:
+    """A column as a CSV's arrives: text held by Arrow."""
+    import pyarrow as pa
+
+    return pa.table({"Timestamps": pa.array(values, pa.string())}).to_pandas()["Timestamps"]
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["2008-01-01T00:00:00Z", "2008-02-29T23:59:59Z", "1999-12-31T12:30:05Z"],  # datamgr's own form: Arrow
+        ["2008-01-01T00:00:00Z", "2008-01-01 00:10:00"],  # one value in another form: all take the general path
+        ["2008-01-01T00:00:00Z", "2008-01-01T01:10:00+01:00"],
+    ],
+)
+def test_arrow_text_lands_as_the_general_path_puts_it(values: list[str]) -> None:
+    fast = to_utc_series(arrow_text(values), naive_zone="UTC", source="f.csv")
+    general = to_utc_series(pd.Series(values, dtype=object), naive_zone="UTC", source="f.csv")
+    assert fast.dtype == general.dtype == "datetime64[ns, UTC]"
+    assert fast.tolist() == general.tolist()
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        # Arrow's parser would roll these over into the next month or minute; they are refused.
+        ("2007-02-29T00:00:00Z", "1 value(s) are not valid timestamps at row 2 ('2007-02-29T00:00:00Z')"),
+        ("2008-01-01T00:00:60Z", "1 value(s) are not valid timestamps at row 2 ('2008-01-01T00:00:60Z')"),
+        ("1600-01-01T00:00:00Z", "1 value(s) outside the range datamgr can store (1677-09-21 to 2262-04-11)"),
+        (None, "1 empty value(s) at row 2 (nan); every row needs a timestamp"),
+    ],
+)
+def test_arrow_text_that_is_no_instant_is_named(value: str | None, message: str) -> None:
+    with pytest.raises(DataValidationError, match=re.escape(f"f.csv: column Timestamps: {message}")):
+        to_utc_series(arrow_text(["2008-01-01T00:00:00Z", value]), naive_zone="UTC", source="f.csv")
