@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import BigInteger, Column, Connection, Index, Integer, MetaData, Table, and_, func, or_, select
 
+from datamgr.errors import DatabaseError
 from datamgr.store.engine import AFTER_TRANSACTION, sqlite_path
 from datamgr.store.schema import PROVENANCE_COLUMNS, TIMESTAMP, TURBINE
 from datamgr.timestamps import to_epoch_seconds
@@ -50,8 +51,9 @@ def usable(connection: Connection) -> bool:
     transactions, and a free ATTACH slot (SQLite allows a handful of attached files per connection)."""
     import sqlite3
 
-    if connection.dialect.name != "sqlite" or sqlite_path(connection.engine.url) is None:
-        return False
+    database = sqlite_path(connection.engine.url) if connection.dialect.name == "sqlite" else None
+    if database is None or not os.access(database.parent, os.W_OK):
+        return False  # no file, or no room for a scratch file beside it (a read-only folder)
     if AFTER_TRANSACTION not in connection.info:
         return False
     driver = connection.connection.driver_connection
@@ -160,15 +162,22 @@ def _stage(scratch: Path, table: Table, frames: Iterable[pd.DataFrame]) -> _Rang
 
     ranges = _Ranges()
     staged = 0
-    with adbc_sqlite.connect(str(scratch), autocommit=True) as adbc, adbc.cursor() as cursor:
-        cursor.execute("PRAGMA journal_mode = OFF")  # a scratch file: nothing to recover after a crash
-        cursor.execute("PRAGMA synchronous = OFF")
-        for frame in frames:
-            if frame.empty:
-                continue
-            columns = _staged_batch(frame, table, staged, ranges)
-            cursor.adbc_ingest(_STAGING_TABLE, pa.table(columns), mode="create_append")
-            staged += len(frame)
+    try:
+        with adbc_sqlite.connect(str(scratch), autocommit=True) as adbc, adbc.cursor() as cursor:
+            cursor.execute("PRAGMA journal_mode = OFF")  # a scratch file: nothing to recover after a crash
+            cursor.execute("PRAGMA synchronous = OFF")
+            for frame in frames:
+                if frame.empty:
+                    continue
+                columns = _staged_batch(frame, table, staged, ranges)
+                cursor.adbc_ingest(_STAGING_TABLE, pa.table(columns), mode="create_append")
+                staged += len(frame)
+    except adbc_sqlite.Error as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DatabaseError(
+            f"cannot write ingest's scratch file {scratch} ({reason}); nothing was written; "
+            "make room beside the database (it takes about the size of the rows ingested)"
+        ) from exc
     return ranges
 
 

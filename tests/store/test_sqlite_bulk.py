@@ -170,3 +170,39 @@ def test_an_ingest_removes_the_scratch_files_a_killed_one_left(tmp_path: Path) -
         assert repository.upsert(connection, raw_data, random_batches(2).__iter__).inserted > 0
     assert scratch_files(tmp_path) == [other.name]
     engine.dispose()
+
+
+def test_no_room_for_the_scratch_file_is_one_line_and_changes_nothing(tmp_path: Path) -> None:
+    """The installed command under a file-size limit (as a full disk refuses a write): the scratch
+    file cannot grow, ingest says so in one line, and every table and file is as it was."""
+    import resource
+    import shutil
+    import subprocess
+    import sys
+
+    datamgr = shutil.which("datamgr", path=str(Path(sys.executable).parent))
+    assert datamgr is not None
+    db = tmp_path / "db" / "app.db"
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "LANG": "C.UTF-8", "DATAMGR_DB_URL": f"sqlite:///{db}"}
+    created = subprocess.run([datamgr, "--quiet", "init-db", "--no-history"], env=env, capture_output=True, text=True)
+    assert created.returncode == 0, created.stderr
+    feed = tmp_path / "feed.parquet"
+    stamps = pd.date_range("2008-01-01", periods=200_000, freq="10min", tz="UTC")
+    values = {c: np.linspace(0, 1, len(stamps)) for c in SENSOR_COLUMNS}
+    pd.DataFrame({"Timestamps": stamps, **values}).to_parquet(feed, index=False)
+    before = {p.name: p.read_bytes() for p in db.parent.iterdir()}
+
+    def limit_file_size() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4 << 20, 4 << 20))
+
+    refused = subprocess.run(
+        [datamgr, "--quiet", "ingest", str(feed)], env=env, capture_output=True, text=True, preexec_fn=limit_file_size
+    )
+    assert refused.returncode == 1
+    assert refused.stdout == ""
+    assert refused.stderr.startswith(f"Error: cannot write ingest's scratch file {db.parent}/.app.db.staging-")
+    assert refused.stderr.endswith(
+        "; nothing was written; make room beside the database (it takes about the size of the rows ingested)\n"
+    )
+    assert refused.stderr.count("\n") == 1
+    assert {p.name: p.read_bytes() for p in db.parent.iterdir()} == before
