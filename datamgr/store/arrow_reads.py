@@ -61,7 +61,7 @@ def columnar(engine: Engine) -> bool:
 
 
 @contextmanager
-def reading(engine: Engine, page_rows: int = PAGE_ROWS) -> Iterator[Connection | Snapshot]:
+def reading(engine: Engine, page_rows: int | None = None) -> Iterator[Connection | Snapshot]:
     """A source of rows for `between`: a columnar snapshot of the SQLite file when it is safe to
     open one, else a SQLAlchemy read connection (PostgreSQL, in-memory SQLite, or a connection of
     the engine still checked out by the caller)."""
@@ -79,7 +79,7 @@ def reading(engine: Engine, page_rows: int = PAGE_ROWS) -> Iterator[Connection |
     try:
         timeout_s = lock_timeout_s(engine)
         with _adbc_connection(path, timeout_s) as connection:
-            yield Snapshot(connection, path, timeout_s, page_rows)
+            yield Snapshot(connection, path, timeout_s, page_rows or PAGE_ROWS)
     finally:
         event.remove(engine, "do_connect", refuse)
 
@@ -153,12 +153,17 @@ def _parameters(values: list[Any]) -> pa.RecordBatch:
 
 @contextmanager
 def _driver_errors(path: Path, timeout_s: int) -> Iterator[None]:
-    """ADBC's errors as datamgr's: a lock wait past the timeout, or one line naming the file."""
+    """ADBC's errors as datamgr's: a lock wait past the timeout, or one line naming the file.
+
+    The driver reports a failed statement as its own error, and a failure while rows stream in
+    (a lock, a type it cannot convert) through Arrow's stream reader, as an OSError or Arrow error.
+    """
     import adbc_driver_manager
+    import pyarrow as pa
 
     try:
         yield
-    except adbc_driver_manager.Error as exc:
+    except (adbc_driver_manager.Error, pa.ArrowException, OSError) as exc:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if "database is locked" in message:
             raise TimeoutExpiredError(
