@@ -55,9 +55,11 @@ _BATCH_ROWS = "adbc.sqlite.query.batch_rows"
 
 
 def columnar(engine: Engine) -> bool:
-    """Whether reads of this engine's store can go through ADBC: a SQLite file, pooled by SQLAlchemy's
-    QueuePool (whose checked-out connections can be counted)."""
-    return sqlite_path(engine.url) is not None and isinstance(engine.pool, QueuePool)
+    """Whether reads of this engine's store can go through ADBC: a plain SQLite file URL (no driver
+    options to carry over), pooled by SQLAlchemy's QueuePool (whose checked-out connections can be
+    counted)."""
+    url = engine.url
+    return sqlite_path(url) is not None and not url.query and isinstance(engine.pool, QueuePool)
 
 
 @contextmanager
