@@ -2,7 +2,8 @@
 
 A rich table only makes sense on a terminal; piped or under cron the default is CSV, so that
 `datamgr last-n 100 | …` always gets machine-readable lines. Everything is printed from `Rows`;
-pandas is imported only when a DataFrame comes in or Parquet goes out.
+pandas is imported only when a DataFrame comes in or Parquet is written from one (an Arrow table
+goes to Parquet through pyarrow alone).
 """
 
 from __future__ import annotations
@@ -15,13 +16,17 @@ import shutil
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, TypeAlias
 
 from datamgr.errors import InputFileError, QueryError
-from datamgr.rows import Rows, frame_to_rows, rows_to_frame
+from datamgr.rows import Rows, arrow_to_rows, frame_to_rows, rows_to_frame
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
+
+    # What a command hands over to print: Rows (last-n), a DataFrame, or an Arrow table (range, export on SQLite).
+    Results: TypeAlias = pd.DataFrame | pa.Table | Rows
 
 
 class OutputFormat(StrEnum):
@@ -151,14 +156,18 @@ def check_output(path: Path | None) -> None:
         raise InputFileError(f"--output {path}: cannot write to {writable}: permission denied")
 
 
-def write_file(data: pd.DataFrame | Rows, path: Path) -> None:
-    """Write to .parquet (types kept) or .csv (as `--format csv` prints it)."""
+def write_file(data: Results, path: Path) -> None:
+    """Write to .parquet (types kept; an Arrow table straight, without pandas) or .csv (as `--format csv` prints it)."""
     suffix = path.suffix.lower()
     if suffix not in OUTPUT_SUFFIXES:
         raise QueryError(f"--output {path}: use a .parquet or .csv file name")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        if suffix == ".parquet":
+        if suffix == ".parquet" and _is_arrow(data):
+            import pyarrow.parquet as pq
+
+            pq.write_table(data, path)
+        elif suffix == ".parquet":
             (rows_to_frame(data) if isinstance(data, Rows) else data).to_parquet(path, index=False)
         else:
             with path.open("w", encoding="utf-8", newline="") as handle:
@@ -167,12 +176,20 @@ def write_file(data: pd.DataFrame | Rows, path: Path) -> None:
         raise InputFileError(f"--output {path}: cannot write: {exc.strerror or exc}") from None
 
 
-def _rows(data: pd.DataFrame | Rows) -> Rows:
-    return data if isinstance(data, Rows) else frame_to_rows(data)
+def _is_arrow(data: object) -> bool:
+    """Whether data is an Arrow table, without importing pyarrow when nothing has."""
+    pa = sys.modules.get("pyarrow")
+    return pa is not None and isinstance(data, pa.Table)
+
+
+def _rows(data: Results) -> Rows:
+    if isinstance(data, Rows):
+        return data
+    return arrow_to_rows(data) if _is_arrow(data) else frame_to_rows(data)
 
 
 def render(
-    data: pd.DataFrame | Rows,
+    data: Results,
     *,
     fmt: OutputFormat | None,
     output: Path | None,

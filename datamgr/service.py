@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Engine, Table
 from datamgr.errors import DatamgrError, DataValidationError, ModelError, QueryError, TrainingError
 from datamgr.rows import Rows
 from datamgr.settings import MAX_INT, Settings
-from datamgr.store import repository
+from datamgr.store import arrow_reads, repository
 from datamgr.store.engine import create_database, read_connection, write_transaction
 from datamgr.store.migrate import check_schema_current, upgrade_to_head
 from datamgr.store.repository import Staging, UpsertCounts
@@ -37,6 +37,7 @@ from datamgr.timestamps import format_instant, parse_instant
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
     from datamgr.conform import ConformedBatch
     from datamgr.files import InputFile
@@ -421,26 +422,31 @@ def time_range(
     *,
     table_name: str | None = None,
     turbine: str | None = None,
-) -> pd.DataFrame:
-    """Rows between start and end inclusive, by turbine and then oldest first."""
+) -> pa.Table | pd.DataFrame:
+    """Rows between start and end inclusive, by turbine and then oldest first (Arrow from a SQLite file)."""
     table = _table(settings, table_name)
     start_at, end_at = resolve_range(settings, start, end)
-    with read_connection(engine) as connection:
-        check_schema_current(connection)
-        chosen = None if turbine is None else _turbine_ids(connection, turbine)
-        last = _range_end(connection, table, start_at, end_at)
-        return repository.between(connection, table, start_at, last, chosen)
+    return _rows_between(engine, table, start_at, end_at, turbine)
 
 
 def export_table(
     engine: Engine, settings: Settings, *, table_name: str | None = None, turbine: str | None = None
-) -> pd.DataFrame:
+) -> pa.Table | pd.DataFrame:
     """Every row of a table (or of one turbine), by turbine and then oldest first (for a Parquet snapshot)."""
-    table = _table(settings, table_name)
+    return _rows_between(engine, _table(settings, table_name), None, None, turbine)
+
+
+def _rows_between(
+    engine: Engine, table: Table, start_at: datetime | None, end_at: datetime | None, turbine: str | None
+) -> pa.Table | pd.DataFrame:
+    """The checks (schema, turbine, end of the range) on a SQLAlchemy connection, released before
+    the rows are read: columnar from a SQLite file (see store.arrow_reads), else through SQLAlchemy."""
     with read_connection(engine) as connection:
         check_schema_current(connection)
         chosen = None if turbine is None else _turbine_ids(connection, turbine)
-        return repository.between(connection, table, None, None, chosen)
+        last = end_at if start_at is None else _range_end(connection, table, start_at, end_at)
+    with arrow_reads.reading(engine) as source:
+        return arrow_reads.between(source, table, start_at, last, chosen)
 
 
 def total_rows(paths: Sequence[Path]) -> int | None:
@@ -526,8 +532,9 @@ def train(
     for turbine_id in chosen:
         say(f"{turbine_id}: loading the training range")
         with read_connection(engine) as connection:
-            data = load_training_data_from_db(connection, start_at, end_at, turbine_id)
             newest = repository.get_model_run(connection, None, turbine_id)
+        with arrow_reads.reading(engine) as source:
+            data = load_training_data_from_db(source, start_at, end_at, turbine_id)
         try:
             if data.empty:
                 raise TrainingError(

@@ -141,6 +141,11 @@ def _configure_postgresql(engine: Engine, lock_timeout_s: int) -> None:
 WRITE_LOCK_KEY = 0x44_4D_47_52  # "DMGR"
 
 
+def lock_timeout_s(engine: Engine) -> int:
+    """data_manager.lock_timeout_s as the engine was made with it (for a driver used beside SQLAlchemy)."""
+    return int(engine.get_execution_options().get(_LOCK_TIMEOUT, LOCK_TIMEOUT_S))
+
+
 def _safe_url(engine: Engine) -> str:
     return engine.url.render_as_string(hide_password=True)
 
