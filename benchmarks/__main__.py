@@ -468,7 +468,8 @@ def bench_postgres(folder: Path, rows: int, runs: int) -> None:
             env,
             lambda: run_process(emptied, env),
         )
-        what = f"ingest {rows:,} rows into PostgreSQL, Parquet typed (peak {max(r.peak_mib for r in found['datamgr']):.0f} MiB)"
+        peak = max(r.peak_mib for r in found["datamgr"])
+        what = f"ingest {rows:,} rows into PostgreSQL, Parquet typed (peak {peak:.0f} MiB)"
         compare("postgres", what, found["datamgr"], found["psql"], "`psql \\copy` of the rows as CSV", 0.8)
     finally:
         server.stop()
