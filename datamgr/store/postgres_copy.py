@@ -1,0 +1,259 @@
+"""PostgreSQL bulk writes: COPY in binary, its payload built column-wise with NumPy, never row by row.
+
+COPY's binary format is a signature, then for each row a 16-bit field count and for each field a
+32-bit length (-1 for NULL) followed by the value's bytes, all big-endian, then a trailer. Each
+row is first laid out at its widest, as one NumPy structured array (text as wide as the longest
+value of its column); the bytes a row does not use (NULL values, shorter text) are then dropped
+with one boolean mask. The server parses no text, and Python touches no single value (text is
+encoded once per distinct value).
+
+A file whose rows are all new goes straight into the table: for each batch and turbine, an index
+probe shows whether the table holds any row of that turbine in the batch's time range. Parts
+with no stored row there are COPYed into the table itself (an exact insert, the file's duplicate
+keys already collapsed, the last one winning); the other parts go through the staging table and
+its set-based merge. A batch that reaches back into the time range of an earlier batch of the
+same turbine (so a key could come twice) sends the whole file through the staging table instead,
+after rolling back to a savepoint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Connection,
+    DateTime,
+    Float,
+    Integer,
+    SmallInteger,
+    String,
+    Table,
+    bindparam,
+    event,
+    select,
+)
+
+from datamgr.store import repository
+from datamgr.store.repository import Staging, UpsertCounts
+from datamgr.store.schema import TIMESTAMP, TURBINE, UtcTimestamp
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+    from sqlalchemy.types import TypeEngine
+
+SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # the signature, no flags, no header extension
+TRAILER = b"\xff\xff"
+PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01 UTC, PostgreSQL's epoch, in microseconds since 1970
+_PENDING = "datamgr_pending_copy"  # connection.info key of a COPY still streaming
+
+
+def copy_columns(
+    connection: Connection, table: Table, columns: Sequence[tuple[str, Any]], *, wait: bool = True
+) -> None:
+    """COPY (column name, values) pairs, all of one length, into `table` in the connection's transaction.
+
+    With wait=False the COPY is left to finish while the caller reads its next batch: a worker
+    thread streams the payload, and the COPY is ended (its errors raised) by finish_copy, which
+    the next statement on the connection calls first (see copying_new_rows).
+    """
+    from psycopg.copy import QueuedLibpqWriter
+
+    finish_copy(connection)
+    if not columns or len(columns[0][1]) == 0:
+        return
+    quote = connection.dialect.identifier_preparer
+    target = f"{quote.format_table(table)} ({', '.join(quote.quote(name) for name, _ in columns)})"
+    payload = encode([(table.c[name].type, values) for name, values in columns])
+    driver = connection.connection.driver_connection
+    with ExitStack() as stack:
+        cursor = stack.enter_context(driver.cursor())  # type: ignore[union-attr]
+        statement = f"COPY {target} FROM STDIN WITH (FORMAT binary)"
+        copy = stack.enter_context(cursor.copy(statement, writer=QueuedLibpqWriter(cursor)))
+        copy.write(payload)
+        if not wait:
+            connection.info[_PENDING] = stack.pop_all()
+
+
+def finish_copy(connection: Connection, error: BaseException | None = None) -> None:
+    """End the connection's pending COPY, if any: wait for the server, raise what it refused.
+
+    With an error (the command is failing), the COPY is cancelled instead.
+    """
+    pending: ExitStack | None = connection.info.pop(_PENDING, None)
+    if pending is None:
+        return
+    if error is None:
+        pending.close()
+    else:
+        pending.__exit__(type(error), error, error.__traceback__)
+
+
+def encode(columns: Sequence[tuple[TypeEngine[Any], Any]]) -> bytes:
+    """The whole binary COPY payload (signature to trailer) of columns given as (SQL type, values)."""
+    import numpy as np
+
+    rows = len(columns[0][1])
+    fields = [_field(sql_type, values) for sql_type, values in columns]
+    layout: list[tuple[str, Any]] = [("count", ">i2")]
+    for i, (values, _lengths) in enumerate(fields):
+        layout += [(f"l{i}", ">i4"), (f"v{i}", values.dtype)]
+    laid = np.zeros(rows, dtype=np.dtype(layout))
+    laid["count"] = len(columns)
+    for i, (values, lengths) in enumerate(fields):
+        laid[f"l{i}"] = lengths
+        laid[f"v{i}"] = values
+    dtype = laid.dtype
+    keep: np.ndarray | None = None
+    for i, (values, lengths) in enumerate(fields):
+        width = values.dtype.itemsize
+        used = np.maximum(lengths, 0)
+        if (used == width).all():
+            continue
+        if keep is None:
+            keep = np.ones((rows, dtype.itemsize), dtype=bool)
+        start = dtype.fields[f"v{i}"][1]  # type: ignore[index]
+        keep[:, start : start + width] = np.arange(width) < used[:, None]
+    body = laid.view(np.uint8).reshape(rows, dtype.itemsize)
+    return SIGNATURE + (body.tobytes() if keep is None else body[keep].tobytes()) + TRAILER
+
+
+def _field(sql_type: TypeEngine[Any], values: Any) -> tuple[np.ndarray, np.ndarray]:
+    """One column as (fixed-width big-endian values, lengths with -1 for NULL)."""
+    import numpy as np
+    import pandas as pd
+
+    series = pd.Series(values) if not isinstance(values, pd.Series) else values
+    blank = series.isna().to_numpy()
+    if isinstance(sql_type, String):
+        codes, distinct = pd.factorize(series)
+        encoded = [str(value).encode("utf-8") for value in distinct]
+        width = max((len(b) for b in encoded), default=0) or 1
+        each = np.array(encoded or [b""], dtype=f"S{width}")
+        sizes = np.array([len(b) for b in encoded] or [0], dtype=np.int32)
+        at = np.maximum(codes, 0)
+        return each[at], np.where(codes < 0, -1, sizes[at]).astype(np.int32)
+    if isinstance(sql_type, UtcTimestamp | DateTime):
+        fixed = (_nanoseconds(series) // 1000 - PG_EPOCH_US).astype(">i8")
+    elif isinstance(sql_type, Float):
+        fixed = series.to_numpy(dtype=np.float64, na_value=np.nan).astype(">f8")
+    elif isinstance(sql_type, Boolean):
+        fixed = series.to_numpy(dtype=bool, na_value=False).astype(np.uint8)
+    elif isinstance(sql_type, Integer):
+        wide = ">i8" if isinstance(sql_type, BigInteger) else ">i2" if isinstance(sql_type, SmallInteger) else ">i4"
+        fixed = series.to_numpy(dtype=np.int64, na_value=0).astype(wide)
+    else:
+        raise TypeError(f"no binary COPY encoding for the SQL type {sql_type!r}")
+    lengths = np.where(blank, -1, fixed.dtype.itemsize).astype(np.int32)
+    return fixed, lengths
+
+
+def upsert_new_rows_first(
+    connection: Connection,
+    table: Table,
+    batches: Callable[[], Iterable[pd.DataFrame]],
+    *,
+    replace_blanks: bool = False,
+) -> UpsertCounts:
+    """repository.upsert on PostgreSQL for a (turbine, Timestamps) key: new rows COPYed straight in.
+
+    Falls back to the staging table for the whole file (rolled back to a savepoint) when a batch
+    reaches back into an earlier batch's time range, or a key turns out to be stored after all.
+    """
+    from psycopg.errors import UniqueViolation
+
+    savepoint = connection.begin_nested()
+    try:
+        with copying_new_rows(connection):
+            counts = _insert_or_stage(connection, table, batches(), replace_blanks)
+    except (repository._OutOfOrder, UniqueViolation):
+        savepoint.rollback()
+        return repository.upsert_frames(connection, table, batches(), replace_blanks=replace_blanks)
+    savepoint.commit()
+    return counts
+
+
+@contextmanager
+def copying_new_rows(connection: Connection) -> Iterator[None]:
+    """While inside, a COPY may stream in the background (copy_columns(wait=False)): every statement
+    on the connection ends it first, and so does leaving, cancelling it when leaving on an error."""
+
+    def before_statement(*_args: Any) -> None:
+        finish_copy(connection)
+
+    event.listen(connection, "before_cursor_execute", before_statement)
+    try:
+        yield
+        finish_copy(connection)
+    except BaseException as error:
+        finish_copy(connection, error)
+        raise
+    finally:
+        event.remove(connection, "before_cursor_execute", before_statement)
+
+
+def _insert_or_stage(
+    connection: Connection, table: Table, frames: Iterable[pd.DataFrame], replace_blanks: bool
+) -> UpsertCounts:
+    """Each batch's new parts COPYed into the table, the parts with stored rows into a staging table."""
+    import numpy as np
+    import pandas as pd
+
+    stamp = table.c[TIMESTAMP]
+    in_range = stamp.between(bindparam("low"), bindparam("high"))
+    probe = select(stamp).where(table.c[TURBINE] == bindparam("turbine"), in_range).limit(1)
+    seen: dict[str, list[tuple[int, int]]] = {}
+    tally: dict[str, UpsertCounts] = {}
+    first_duplicates: list[int] = []
+    staging: Staging | None = None
+    for frame in frames:
+        if frame.empty:
+            continue
+        instants = _nanoseconds(frame[TIMESTAMP])
+        replaced = repository._replaced_keys(frame[TURBINE], pd.Series(instants))
+        if replaced.any():
+            first_duplicates += repository._index_labels(frame[replaced])[: 3 - len(first_duplicates)]
+        new: list[np.ndarray] = []
+        stored: list[np.ndarray] = []
+        for turbine, positions in frame.groupby(TURBINE, sort=False).indices.items():
+            keep = positions[~replaced[positions]]
+            low, high = int(instants[keep].min()), int(instants[keep].max())
+            ranges = seen.setdefault(str(turbine), [])
+            if any(low <= seen_high and seen_low <= high for seen_low, seen_high in ranges):
+                raise repository._OutOfOrder
+            ranges.append((low, high))
+            bounds = {"turbine": str(turbine), "low": _instant(low), "high": _instant(high)}
+            collapsed = len(positions) - len(keep)
+            if connection.execute(probe, bounds).first() is None:
+                new.append(keep)
+                counts = UpsertCounts(rows_read=len(positions), duplicates=collapsed, inserted=len(keep))
+            else:
+                stored.append(keep)  # the merge counts these rows; the collapsed ones are counted here
+                counts = UpsertCounts(rows_read=collapsed, duplicates=collapsed)
+            tally[str(turbine)] = tally[str(turbine)] + counts if str(turbine) in tally else counts
+        if new:
+            part = frame.iloc[np.sort(np.concatenate(new))]
+            copy_columns(connection, table, [(name, part[name]) for name in part.columns], wait=False)
+        if stored:
+            staging = staging or Staging(connection, table, list(frame.columns), replace_blanks=replace_blanks)
+            staging.add(frame.iloc[np.sort(np.concatenate(stored))])
+    counts = repository.totals(tally, first_duplicates=tuple(first_duplicates))
+    return counts + staging.merge() if staging is not None else counts
+
+
+def _nanoseconds(instants: pd.Series) -> np.ndarray:
+    """UTC datetimes as int64 nanoseconds since 1970, without a Python object per value."""
+    import numpy as np
+
+    nanos: np.ndarray = instants.dt.tz_convert("UTC").dt.as_unit("ns").to_numpy(dtype="datetime64[ns]").view(np.int64)
+    return nanos
+
+
+def _instant(nanoseconds: int) -> datetime:
+    """Nanoseconds since 1970 as an aware datetime (microseconds: PostgreSQL's resolution, floored)."""
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=nanoseconds // 1000)
