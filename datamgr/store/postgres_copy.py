@@ -163,15 +163,13 @@ def upsert_new_rows_first(
     """repository.upsert on PostgreSQL for a (turbine, Timestamps) key: new rows COPYed straight in.
 
     Falls back to the staging table for the whole file (rolled back to a savepoint) when a batch
-    reaches back into an earlier batch's time range, or a key turns out to be stored after all.
+    reaches back into an earlier batch's time range of the same turbine.
     """
-    from psycopg.errors import UniqueViolation
-
     savepoint = connection.begin_nested()
     try:
         with copying_new_rows(connection):
             counts = _insert_or_stage(connection, table, batches(), replace_blanks)
-    except (repository._OutOfOrder, UniqueViolation):
+    except repository._OutOfOrder:
         savepoint.rollback()
         return repository.upsert_frames(connection, table, batches(), replace_blanks=replace_blanks)
     savepoint.commit()
