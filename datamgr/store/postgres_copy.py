@@ -69,13 +69,14 @@ def copy_columns(
         return
     quote = connection.dialect.identifier_preparer
     target = f"{quote.format_table(table)} ({', '.join(quote.quote(name) for name, _ in columns)})"
-    payload = encode([(table.c[name].type, values) for name, values in columns])
+    buffers = encode([(table.c[name].type, values) for name, values in columns])
     driver = connection.connection.driver_connection
     with ExitStack() as stack:
         cursor = stack.enter_context(driver.cursor())  # type: ignore[union-attr]
         statement = f"COPY {target} FROM STDIN WITH (FORMAT binary)"
         copy = stack.enter_context(cursor.copy(statement, writer=QueuedLibpqWriter(cursor)))
-        copy.write(payload)
+        for buffer in buffers:
+            copy.write(buffer)
         if not wait:
             connection.info[_PENDING] = stack.pop_all()
 
@@ -94,42 +95,39 @@ def finish_copy(connection: Connection, error: BaseException | None = None) -> N
         pending.__exit__(type(error), error, error.__traceback__)
 
 
-def encode(columns: Sequence[tuple[TypeEngine[Any], Any]]) -> bytes:
-    """The whole binary COPY payload (signature to trailer) of columns given as (SQL type, values)."""
+def encode(columns: Sequence[tuple[TypeEngine[Any], Any]]) -> list[memoryview]:
+    """The binary COPY payload of columns given as (SQL type, values): signature, rows, trailer,
+    as buffers to write in turn (the rows are not copied into one bytes object)."""
     import numpy as np
 
     rows = len(columns[0][1])
     fields = [_field(sql_type, values) for sql_type, values in columns]
     layout: list[tuple[str, Any]] = [("count", ">i2")]
     for i, (values, _lengths) in enumerate(fields):
-        layout += [(f"l{i}", ">i4"), (f"v{i}", values.dtype)]
+        layout += [(f"l{i}", ">i4"), (f"v{i}", values.dtype.newbyteorder(">"))]
     laid = np.empty(rows, dtype=np.dtype(layout))  # every byte is assigned below
     laid["count"] = len(columns)
-    for i, (values, lengths) in enumerate(fields):
-        laid[f"l{i}"] = lengths
-        laid[f"v{i}"] = values
-    dtype = laid.dtype
     keep: np.ndarray | None = None
     for i, (values, lengths) in enumerate(fields):
         width = values.dtype.itemsize
-        used = np.maximum(lengths, 0)
-        if (used == width).all():
-            continue
-        if keep is None:
-            keep = np.ones((rows, dtype.itemsize), dtype=bool)
-        start = dtype.fields[f"v{i}"][1]  # type: ignore[index]
-        keep[:, start : start + width] = np.arange(width) < used[:, None]
-    body = laid.view(np.uint8).reshape(rows, dtype.itemsize)
-    return SIGNATURE + (body.tobytes() if keep is None else body[keep].tobytes()) + TRAILER
+        laid[f"l{i}"] = width if lengths is None else lengths
+        laid[f"v{i}"] = values
+        if lengths is not None:
+            if keep is None:
+                keep = np.ones((rows, laid.dtype.itemsize), dtype=bool)
+            start = laid.dtype.fields[f"v{i}"][1]  # type: ignore[index]
+            keep[:, start : start + width] = np.arange(width) < np.maximum(lengths, 0)[:, None]
+    body = laid.view(np.uint8) if keep is None else laid.view(np.uint8).reshape(rows, -1)[keep]
+    return [memoryview(SIGNATURE), body.data, memoryview(TRAILER)]
 
 
-def _field(sql_type: TypeEngine[Any], values: Any) -> tuple[np.ndarray, np.ndarray]:
-    """One column as (fixed-width big-endian values, lengths with -1 for NULL)."""
+def _field(sql_type: TypeEngine[Any], values: Any) -> tuple[np.ndarray, np.ndarray | None]:
+    """One column as (fixed-width values, lengths with -1 for NULL), the lengths None when every
+    value takes the full width (no NULL, text all as long as the longest)."""
     import numpy as np
     import pandas as pd
 
     series = pd.Series(values) if not isinstance(values, pd.Series) else values
-    blank = series.isna().to_numpy()
     if isinstance(sql_type, String):
         codes, distinct = pd.factorize(series)
         encoded = [str(value).encode("utf-8") for value in distinct]
@@ -137,20 +135,31 @@ def _field(sql_type: TypeEngine[Any], values: Any) -> tuple[np.ndarray, np.ndarr
         each = np.array(encoded or [b""], dtype=f"S{width}")
         sizes = np.array([len(b) for b in encoded] or [0], dtype=np.int32)
         at = np.maximum(codes, 0)
+        if (codes >= 0).all() and (sizes == width).all():
+            return each[at], None
         return each[at], np.where(codes < 0, -1, sizes[at]).astype(np.int32)
+    blank = series.isna().to_numpy()
+    fixed: np.ndarray
     if isinstance(sql_type, UtcTimestamp | DateTime):
-        fixed = (_nanoseconds(series) // 1000 - PG_EPOCH_US).astype(">i8")
+        fixed = _nanoseconds(series) // 1000 - PG_EPOCH_US
     elif isinstance(sql_type, Float):
-        fixed = series.to_numpy(dtype=np.float64, na_value=np.nan).astype(">f8")
+        fixed = series.to_numpy(dtype=np.float64, na_value=np.nan)
     elif isinstance(sql_type, Boolean):
         fixed = series.to_numpy(dtype=bool, na_value=False).astype(np.uint8)
     elif isinstance(sql_type, Integer):
-        wide = ">i8" if isinstance(sql_type, BigInteger) else ">i2" if isinstance(sql_type, SmallInteger) else ">i4"
+        wide = (
+            np.int64
+            if isinstance(sql_type, BigInteger)
+            else np.int16
+            if isinstance(sql_type, SmallInteger)
+            else np.int32
+        )
         fixed = series.to_numpy(dtype=np.int64, na_value=0).astype(wide)
     else:
         raise TypeError(f"no binary COPY encoding for the SQL type {sql_type!r}")
-    lengths = np.where(blank, -1, fixed.dtype.itemsize).astype(np.int32)
-    return fixed, lengths
+    if not blank.any():
+        return fixed, None
+    return fixed, np.where(blank, -1, fixed.dtype.itemsize).astype(np.int32)
 
 
 def upsert_new_rows_first(
