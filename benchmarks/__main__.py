@@ -438,6 +438,7 @@ def bench_postgres(folder: Path, rows: int, runs: int) -> None:
 
     A throw-away server (tests/postgres_server.py, the one the tests start) holds one database
     migrated by `datamgr init-db --no-history`; raw_data is emptied before every run, untimed.
+    Then datamgr ingests the same file again over the rows the last run left (all unchanged).
     """
     from tests.postgres_server import start_server
 
@@ -471,6 +472,10 @@ def bench_postgres(folder: Path, rows: int, runs: int) -> None:
         peak = max(r.peak_mib for r in found["datamgr"])
         what = f"ingest {rows:,} rows into PostgreSQL, Parquet typed (peak {peak:.0f} MiB)"
         compare("postgres", what, found["datamgr"], found["psql"], "`psql \\copy` of the rows as CSV", 0.8)
+        say(f"postgres: re-ingest the same {rows:,} rows (all unchanged)")
+        again = in_turn({"datamgr": [DATAMGR, "--quiet", "ingest", str(parquet)]}, runs, env)["datamgr"]
+        first = found["datamgr"]
+        compare("postgres", f"re-ingest the same {rows:,} rows (all unchanged)", again, first, "first ingest", 1.0)
     finally:
         server.stop()
 
@@ -625,8 +630,17 @@ def bench_farm(folder: Path, turbines: int, runs: int, *, train: bool) -> None:
         )
     else:
         say(f"farm: train {middle} and register its model for every turbine (--also farm-train trains each)")
-        run_process([DATAMGR, "--quiet", "train", "--turbine", middle, *span], env)
+        trained = run_process([DATAMGR, "--quiet", "train", "--turbine", middle, *span], env)
         share_model(big_db, middle)
+        RESULTS.append(
+            Row(
+                "farm",
+                f"`datamgr train --turbine {middle}`, {YEAR_ROWS:,} rows; its model is registered for all "
+                f"{turbines} turbines for predict (`--also farm-train` trains each)",
+                f"{trained.wall:.1f} s",
+                f"peak RSS {trained.peak_mib:.0f} MiB",
+            )
+        )
     pristine = farm / "trained.db"
     shutil.copyfile(big_db, pristine)
     say(f"farm: predict all {turbines} turbines in one process")
