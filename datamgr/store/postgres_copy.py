@@ -33,9 +33,12 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Table,
-    bindparam,
+    column,
     event,
     select,
+)
+from sqlalchemy import (
+    values as values_clause,
 )
 
 from datamgr.store import repository
@@ -210,9 +213,6 @@ def _insert_or_stage(
     """Each batch's new parts COPYed into the table, the parts with stored rows into a staging table."""
     import numpy as np
 
-    stamp = table.c[TIMESTAMP]
-    in_range = stamp.between(bindparam("low"), bindparam("high"))
-    probe = select(stamp).where(table.c[TURBINE] == bindparam("turbine"), in_range).limit(1)
     seen: dict[str, list[tuple[int, int]]] = {}
     tally: dict[str, UpsertCounts] = {}
     first_duplicates: list[int] = []
@@ -224,8 +224,7 @@ def _insert_or_stage(
         replaced = _replaced(frame[TURBINE], instants)
         if replaced.any():
             first_duplicates += repository._index_labels(frame[replaced])[: 3 - len(first_duplicates)]
-        new: list[np.ndarray] = []
-        stored: list[np.ndarray] = []
+        parts: list[tuple[str, int, np.ndarray, int, int]] = []
         for turbine, positions in frame.groupby(TURBINE, sort=False).indices.items():
             keep = positions[~replaced[positions]]
             low, high = int(instants[keep].min()), int(instants[keep].max())
@@ -233,15 +232,19 @@ def _insert_or_stage(
             if any(low <= seen_high and seen_low <= high for seen_low, seen_high in ranges):
                 raise repository._OutOfOrder
             ranges.append((low, high))
-            bounds = {"turbine": str(turbine), "low": _instant(low), "high": _instant(high)}
-            collapsed = len(positions) - len(keep)
-            if connection.execute(probe, bounds).first() is None:
-                new.append(keep)
-                counts = UpsertCounts(rows_read=len(positions), duplicates=collapsed, inserted=len(keep))
-            else:
+            parts.append((str(turbine), len(positions), keep, low, high))
+        held = _holding(connection, table, [(turbine, low, high) for turbine, _, _, low, high in parts])
+        new: list[np.ndarray] = []
+        stored: list[np.ndarray] = []
+        for turbine, read, keep, _, _ in parts:
+            collapsed = read - len(keep)
+            if turbine in held:
                 stored.append(keep)  # the merge counts these rows; the collapsed ones are counted here
                 counts = UpsertCounts(rows_read=collapsed, duplicates=collapsed)
-            tally[str(turbine)] = tally[str(turbine)] + counts if str(turbine) in tally else counts
+            else:
+                new.append(keep)
+                counts = UpsertCounts(rows_read=read, duplicates=collapsed, inserted=len(keep))
+            tally[turbine] = tally[turbine] + counts if turbine in tally else counts
         if new:
             part = frame.iloc[np.sort(np.concatenate(new))]
             copy_columns(connection, table, [(name, part[name]) for name in part.columns], wait=False)
@@ -277,3 +280,16 @@ def _replaced(turbines: pd.Series, instants: np.ndarray) -> np.ndarray:
     if ((step > 0) | ((step == 0) & (turn > 0))).all():
         return np.zeros(len(instants), dtype=bool)
     return repository._replaced_keys(turbines, pd.Series(instants))
+
+
+def _holding(connection: Connection, table: Table, spans: list[tuple[str, int, int]]) -> set[str]:
+    """The turbines that already have a stored row in their (first, last) instant of a batch: one
+    query for the batch, one index probe per turbine."""
+    wanted = values_clause(
+        column("turbine", String()), column("low", UtcTimestamp()), column("high", UtcTimestamp()), name="wanted"
+    ).data([(turbine, _instant(low), _instant(high)) for turbine, low, high in spans])
+    stamp = table.c[TIMESTAMP]
+    hit = select(table.c[TURBINE]).where(
+        table.c[TURBINE] == wanted.c.turbine, stamp.between(wanted.c.low, wanted.c.high)
+    )
+    return {str(turbine) for turbine in connection.execute(select(wanted.c.turbine).where(hit.exists())).scalars()}
