@@ -1,9 +1,9 @@
 """datamgr benchmarks: whole processes beside fair baselines, on the same input file, in the same run.
 
-Run with `make bench` (or `python -m benchmarks [--quick] [--only SECTION]`). Every contender is a
-whole process under `/usr/bin/time` (wall time and peak RSS), started in turn A B A B … so that
-the noise of a shared machine falls on all of them alike. Each ratio is "x as fast as the
-baseline" (the median of the pairwise ratios, higher is better). Nothing here asserts a time:
+Run with `make bench` (or `python -m benchmarks [--quick] [--only SECTION] [--also farm-train]`).
+Every contender is a whole process under `/usr/bin/time` (wall time and peak RSS), started in turn
+A B A B … so that the noise of a shared machine falls on all of them alike. Each ratio is "x as
+fast as the baseline" (the median of the pairwise ratios, higher is better). Nothing here asserts a time:
 the result is a table, printed and written to docs/benchmarks.md with the machine, the library
 versions, the date and the command.
 
