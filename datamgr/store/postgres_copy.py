@@ -7,9 +7,9 @@ value of its column); the bytes a row does not use (NULL values, shorter text) a
 with one boolean mask. The server parses no text, and Python touches no single value (text is
 encoded once per distinct value).
 
-A file whose rows are all new goes straight into the table: for each batch and turbine, an index
-probe shows whether the table holds any row of that turbine in the batch's time range. Parts
-with no stored row there are COPYed into the table itself (an exact insert, the file's duplicate
+A file whose rows are all new goes straight into the table: for each batch, one query (an index
+probe per turbine) shows which turbines already hold a row in their time range of the batch.
+Parts with no stored row there are COPYed into the table itself (an exact insert, the file's duplicate
 keys already collapsed, the last one winning); the other parts go through the staging table and
 its set-based merge. A batch that reaches back into the time range of an earlier batch of the
 same turbine (so a key could come twice) sends the whole file through the staging table instead,
