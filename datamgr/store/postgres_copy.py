@@ -56,6 +56,10 @@ PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01 UTC, PostgreSQL's epoch, in micr
 _PENDING = "datamgr_pending_copy"  # connection.info key of a COPY still streaming
 
 
+class _ReachesBack(Exception):
+    """A batch reaches back into the time range of an earlier batch of the same file and turbine."""
+
+
 def copy_columns(
     connection: Connection, table: Table, columns: Sequence[tuple[str, Any]], *, wait: bool = True
 ) -> None:
@@ -181,7 +185,7 @@ def upsert_new_rows_first(
     try:
         with copying_new_rows(connection):
             counts = _insert_or_stage(connection, table, batches(), replace_blanks)
-    except repository._OutOfOrder:
+    except _ReachesBack:
         savepoint.rollback()
         return repository.upsert_frames(connection, table, batches(), replace_blanks=replace_blanks)
     savepoint.commit()
@@ -230,7 +234,7 @@ def _insert_or_stage(
             low, high = int(instants[keep].min()), int(instants[keep].max())
             ranges = seen.setdefault(str(turbine), [])
             if any(low <= seen_high and seen_low <= high for seen_low, seen_high in ranges):
-                raise repository._OutOfOrder
+                raise _ReachesBack
             ranges.append((low, high))
             parts.append((str(turbine), len(positions), keep, low, high))
         held = _holding(connection, table, [(turbine, low, high) for turbine, _, _, low, high in parts])
@@ -279,7 +283,8 @@ def _replaced(turbines: pd.Series, instants: np.ndarray) -> np.ndarray:
     step, turn = np.diff(instants), np.diff(codes)
     if ((step > 0) | ((step == 0) & (turn > 0))).all():
         return np.zeros(len(instants), dtype=bool)
-    return repository._replaced_keys(turbines, pd.Series(instants))
+    duplicated: np.ndarray = pd.DataFrame({"t": codes, "at": instants}).duplicated(keep="last").to_numpy()
+    return duplicated
 
 
 def _holding(connection: Connection, table: Table, spans: list[tuple[str, int, int]]) -> set[str]:
