@@ -80,8 +80,8 @@ lint: $(STAMP) ## ruff and mypy
 	$(BIN)/ruff format --check datamgr tests
 	$(BIN)/mypy datamgr
 
-bench: $(STAMP) ## benchmarks (not part of test): prints a table of figures and ratios
-	$(BIN)/python -m benchmarks
+bench: $(STAMP) postgres-server ## benchmarks (not part of test): a table of figures and ratios; BENCH_ARGS='--also farm-train' adds training 100 turbines (~30 min)
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 clean: ## remove the environment and generated files (never the database)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -249,7 +249,7 @@ def read_frame(connection: Connection, table: Table, stmt: Select[Any]) -> pd.Da
 def _sqlite_values(series: pd.Series, column: Column[Any]) -> list[Any]:
     """One column of a frame as sqlite3 values, converted column-wise (NaN becomes NULL).
 
-    (PostgreSQL batches go in by COPY, as CSV written by Arrow, and never pass through here.)
+    (PostgreSQL batches go in by binary COPY, built column-wise, and never pass through here.)
     """
     if isinstance(column.type, UtcTimestamp):
         seconds: list[Any] = to_epoch_seconds(series).tolist()
@@ -308,26 +308,14 @@ class Staging:
         self.rows += len(frame)
 
     def _copy(self, frame: pd.DataFrame) -> None:
-        """PostgreSQL: COPY the batch in as CSV (written column-wise by Arrow), never row by row."""
-        import io
+        """PostgreSQL: COPY the batch in binary, built column-wise (postgres_copy), never row by row."""
+        from datamgr.store.postgres_copy import copy_columns
 
-        import pyarrow as pa
-        import pyarrow.csv as pacsv
-
-        batch = frame[self.columns].copy()
-        batch.insert(0, _SEQ, range(self.rows, self.rows + len(frame)))
-        batch.insert(1, _ROW, _index_labels(frame))
-        buffer = io.BytesIO()
-        pacsv.write_csv(
-            pa.Table.from_pandas(batch, preserve_index=False),
-            buffer,
-            pacsv.WriteOptions(include_header=False, quoting_style="needed"),
-        )
-        quote = self.connection.dialect.identifier_preparer.quote
-        target = f"{quote(self.staging.name)} ({', '.join(quote(c.name) for c in self.staging.columns)})"
-        cursor = self.connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        with cursor, cursor.copy(f"COPY {target} FROM STDIN WITH (FORMAT csv)") as copy:
-            copy.write(buffer.getvalue())
+        ordered: list[tuple[str, Any]] = [
+            (_SEQ, range(self.rows, self.rows + len(frame))),
+            (_ROW, _index_labels(frame)),
+        ]
+        copy_columns(self.connection, self.staging, ordered + [(c, frame[c]) for c in self.columns])
 
     def merge(self) -> UpsertCounts:
         """Collapse duplicate keys to the last one, count, and merge into the table in one statement."""
@@ -456,12 +444,18 @@ def upsert(
     and so do blank values unless replace_blanks (a row whose only differences are blanks is
     unchanged).
 
-    A turbine-keyed table in a SQLite file takes the columnar path (store/sqlite_bulk.py);
-    everything else goes through a staging table and one set-based merge of the same statement.
-    `batches` is called once.
+    A turbine-keyed table takes its backend's bulk path: Arrow through ADBC in a SQLite file
+    (store/sqlite_bulk.py), binary COPY on PostgreSQL (store/postgres_copy.py, which may call
+    `batches` a second time to redo a file whose batches reach back in time). Everything else
+    goes through a staging table and one set-based merge of the same statement.
     """
-    if TIME_SERIES_KEYS[table.name] == (TURBINE, TIMESTAMP) and sqlite_bulk.usable(connection):
-        return sqlite_bulk.upsert(connection, table, batches(), replace_blanks)
+    if TIME_SERIES_KEYS[table.name] == (TURBINE, TIMESTAMP):
+        if sqlite_bulk.usable(connection):
+            return sqlite_bulk.upsert(connection, table, batches(), replace_blanks)
+        if connection.dialect.name == "postgresql":
+            from datamgr.store.postgres_copy import upsert_new_rows_first
+
+            return upsert_new_rows_first(connection, table, batches, replace_blanks=replace_blanks)
     return upsert_frames(connection, table, batches(), replace_blanks=replace_blanks)
 
 

@@ -1,0 +1,256 @@
+"""PostgreSQL bulk writes: COPY in binary, its payload built column-wise with NumPy, never row by row.
+
+COPY's binary format is a signature, then for each row a 16-bit field count and for each field a
+32-bit length (-1 for NULL) followed by the value's bytes, all big-endian, then a trailer. Each
+row is first laid out at its widest, as one NumPy structured array (text as wide as the longest
+value of its column); the bytes a row does not use (NULL values, shorter text) are then dropped
+with one boolean mask. The server parses no text, and Python touches no single value (text is
+encoded once per distinct value).
+
+A file whose rows are all new goes straight into the table: for each batch, one query (an index
+probe per turbine) shows which turbines already hold a row in their time range of the batch.
+Parts with no stored row there are COPYed into the table itself (an exact insert, the file's duplicate
+keys already collapsed, the last one winning); the other parts go through the staging table and
+its set-based merge. A batch that reaches back into the time range of an earlier batch of the
+same turbine (so a key could come twice) sends the whole file through the staging table instead,
+after rolling back to a savepoint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Connection,
+    DateTime,
+    Float,
+    Integer,
+    SmallInteger,
+    String,
+    Table,
+    column,
+    select,
+)
+from sqlalchemy import (
+    values as values_clause,
+)
+
+from datamgr.store import repository
+from datamgr.store.repository import Staging, UpsertCounts
+from datamgr.store.schema import TIMESTAMP, TURBINE, UtcTimestamp
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+    from sqlalchemy.types import TypeEngine
+
+SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # the signature, no flags, no header extension
+TRAILER = b"\xff\xff"
+PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01 UTC, PostgreSQL's epoch, in microseconds since 1970
+
+
+class _ReachesBack(Exception):
+    """A batch reaches back into the time range of an earlier batch of the same file and turbine."""
+
+
+def copy_columns(connection: Connection, table: Table, columns: Sequence[tuple[str, Any]]) -> None:
+    """COPY (column name, values) pairs, all of one length, into `table` in the connection's transaction.
+
+    psycopg's queued writer sends each buffer from a worker thread while the next one is encoded;
+    the COPY has ended, its errors raised, when this returns.
+    """
+    from psycopg.copy import QueuedLibpqWriter
+
+    if not columns or len(columns[0][1]) == 0:
+        return
+    quote = connection.dialect.identifier_preparer
+    target = f"{quote.format_table(table)} ({', '.join(quote.quote(name) for name, _ in columns)})"
+    buffers = encode([(table.c[name].type, values) for name, values in columns])
+    driver = connection.connection.driver_connection
+    with driver.cursor() as cursor:  # type: ignore[union-attr]
+        statement = f"COPY {target} FROM STDIN WITH (FORMAT binary)"
+        with cursor.copy(statement, writer=QueuedLibpqWriter(cursor)) as copy:
+            for buffer in buffers:
+                copy.write(buffer)
+
+
+def encode(columns: Sequence[tuple[TypeEngine[Any], Any]]) -> list[memoryview]:
+    """The binary COPY payload of columns given as (SQL type, values): signature, rows, trailer,
+    as buffers to write in turn (the rows are not copied into one bytes object)."""
+    import numpy as np
+
+    rows = len(columns[0][1])
+    fields = [_field(sql_type, values) for sql_type, values in columns]
+    layout: list[tuple[str, Any]] = [("count", ">i2")]
+    for i, (values, _lengths) in enumerate(fields):
+        layout += [(f"l{i}", ">i4"), (f"v{i}", values.dtype.newbyteorder(">"))]
+    laid = np.empty(rows, dtype=np.dtype(layout))  # every byte is assigned below
+    laid["count"] = len(columns)
+    keep: np.ndarray | None = None
+    for i, (values, lengths) in enumerate(fields):
+        width = values.dtype.itemsize
+        laid[f"l{i}"] = width if lengths is None else lengths
+        laid[f"v{i}"] = values
+        if lengths is not None:
+            if keep is None:
+                keep = np.ones((rows, laid.dtype.itemsize), dtype=bool)
+            start = laid.dtype.fields[f"v{i}"][1]  # type: ignore[index]
+            keep[:, start : start + width] = np.arange(width) < np.maximum(lengths, 0)[:, None]
+    body = laid.view(np.uint8) if keep is None else laid.view(np.uint8).reshape(rows, -1)[keep]
+    return [memoryview(SIGNATURE), body.data, memoryview(TRAILER)]
+
+
+def _field(sql_type: TypeEngine[Any], values: Any) -> tuple[np.ndarray, np.ndarray | None]:
+    """One column as (fixed-width values, lengths with -1 for NULL), the lengths None when every
+    value takes the full width (no NULL, text all as long as the longest)."""
+    import numpy as np
+    import pandas as pd
+
+    series = pd.Series(values) if not isinstance(values, pd.Series) else values
+    if isinstance(sql_type, String):
+        codes, distinct = pd.factorize(series)
+        encoded = [str(value).encode("utf-8") for value in distinct]
+        width = max((len(b) for b in encoded), default=0) or 1
+        each = np.array(encoded or [b""], dtype=f"S{width}")
+        sizes = np.array([len(b) for b in encoded] or [0], dtype=np.int32)
+        at = np.maximum(codes, 0)
+        if (codes >= 0).all() and (sizes == width).all():
+            return each[at], None
+        return each[at], np.where(codes < 0, -1, sizes[at]).astype(np.int32)
+    blank = series.isna().to_numpy()
+    fixed: np.ndarray
+    if isinstance(sql_type, UtcTimestamp | DateTime):
+        fixed = _nanoseconds(series) // 1000 - PG_EPOCH_US
+    elif isinstance(sql_type, Float):
+        fixed = series.to_numpy(dtype=np.float64, na_value=np.nan)
+    elif isinstance(sql_type, Boolean):
+        fixed = series.to_numpy(dtype=bool, na_value=False).astype(np.uint8)
+    elif isinstance(sql_type, Integer):
+        wide = (
+            np.int64
+            if isinstance(sql_type, BigInteger)
+            else np.int16
+            if isinstance(sql_type, SmallInteger)
+            else np.int32
+        )
+        fixed = series.to_numpy(dtype=np.int64, na_value=0).astype(wide)
+    else:
+        raise TypeError(f"no binary COPY encoding for the SQL type {sql_type!r}")
+    if not blank.any():
+        return fixed, None
+    return fixed, np.where(blank, -1, fixed.dtype.itemsize).astype(np.int32)
+
+
+def upsert_new_rows_first(
+    connection: Connection,
+    table: Table,
+    batches: Callable[[], Iterable[pd.DataFrame]],
+    *,
+    replace_blanks: bool = False,
+) -> UpsertCounts:
+    """repository.upsert on PostgreSQL for a (turbine, Timestamps) key: new rows COPYed straight in.
+
+    Falls back to the staging table for the whole file (rolled back to a savepoint) when a batch
+    reaches back into an earlier batch's time range of the same turbine.
+    """
+    savepoint = connection.begin_nested()
+    try:
+        counts = _insert_or_stage(connection, table, batches(), replace_blanks)
+    except _ReachesBack:
+        savepoint.rollback()
+        return repository.upsert_frames(connection, table, batches(), replace_blanks=replace_blanks)
+    savepoint.commit()
+    return counts
+
+
+def _insert_or_stage(
+    connection: Connection, table: Table, frames: Iterable[pd.DataFrame], replace_blanks: bool
+) -> UpsertCounts:
+    """Each batch's new parts COPYed into the table, the parts with stored rows into a staging table."""
+    import numpy as np
+
+    seen: dict[str, list[tuple[int, int]]] = {}
+    tally: dict[str, UpsertCounts] = {}
+    first_duplicates: list[int] = []
+    staging: Staging | None = None
+    for frame in frames:
+        if frame.empty:
+            continue
+        instants = _nanoseconds(frame[TIMESTAMP])
+        replaced = _replaced(frame[TURBINE], instants)
+        if replaced.any():
+            first_duplicates += repository._index_labels(frame[replaced])[: 3 - len(first_duplicates)]
+        parts: list[tuple[str, int, np.ndarray, int, int]] = []
+        for turbine, positions in frame.groupby(TURBINE, sort=False).indices.items():
+            keep = positions[~replaced[positions]]
+            low, high = int(instants[keep].min()), int(instants[keep].max())
+            ranges = seen.setdefault(str(turbine), [])
+            if any(low <= seen_high and seen_low <= high for seen_low, seen_high in ranges):
+                raise _ReachesBack
+            ranges.append((low, high))
+            parts.append((str(turbine), len(positions), keep, low, high))
+        held = _holding(connection, table, [(turbine, low, high) for turbine, _, _, low, high in parts])
+        new: list[np.ndarray] = []
+        stored: list[np.ndarray] = []
+        for turbine, read, keep, _, _ in parts:
+            collapsed = read - len(keep)
+            if turbine in held:
+                stored.append(keep)  # the merge counts these rows; the collapsed ones are counted here
+                counts = UpsertCounts(rows_read=collapsed, duplicates=collapsed)
+            else:
+                new.append(keep)
+                counts = UpsertCounts(rows_read=read, duplicates=collapsed, inserted=len(keep))
+            tally[turbine] = tally[turbine] + counts if turbine in tally else counts
+        if new:
+            part = frame.iloc[np.sort(np.concatenate(new))]
+            copy_columns(connection, table, [(name, part[name]) for name in part.columns])
+        if stored:
+            staging = staging or Staging(connection, table, list(frame.columns), replace_blanks=replace_blanks)
+            staging.add(frame.iloc[np.sort(np.concatenate(stored))])
+    counts = repository.totals(tally, first_duplicates=tuple(first_duplicates))
+    return counts + staging.merge() if staging is not None else counts
+
+
+def _nanoseconds(instants: pd.Series) -> np.ndarray:
+    """UTC datetimes as int64 nanoseconds since 1970, without a Python object per value."""
+    import numpy as np
+
+    nanos: np.ndarray = instants.dt.tz_convert("UTC").dt.as_unit("ns").to_numpy(dtype="datetime64[ns]").view(np.int64)
+    return nanos
+
+
+def _instant(nanoseconds: int) -> datetime:
+    """Nanoseconds since 1970 as an aware datetime (microseconds: PostgreSQL's resolution, floored)."""
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=nanoseconds // 1000)
+
+
+def _replaced(turbines: pd.Series, instants: np.ndarray) -> np.ndarray:
+    """Which rows a later row of the same (turbine, instant) replaces. A batch whose keys only grow
+    (in time, then turbine by first appearance: a SCADA export's order) has none, and that costs
+    one pass."""
+    import numpy as np
+    import pandas as pd
+
+    codes, _ = pd.factorize(turbines)
+    step, turn = np.diff(instants), np.diff(codes)
+    if ((step > 0) | ((step == 0) & (turn > 0))).all():
+        return np.zeros(len(instants), dtype=bool)
+    duplicated: np.ndarray = pd.DataFrame({"t": codes, "at": instants}).duplicated(keep="last").to_numpy()
+    return duplicated
+
+
+def _holding(connection: Connection, table: Table, spans: list[tuple[str, int, int]]) -> set[str]:
+    """The turbines that already have a stored row in their (first, last) instant of a batch: one
+    query for the batch, one index probe per turbine."""
+    wanted = values_clause(
+        column("turbine", String()), column("low", UtcTimestamp()), column("high", UtcTimestamp()), name="wanted"
+    ).data([(turbine, _instant(low), _instant(high)) for turbine, low, high in spans])
+    stamp = table.c[TIMESTAMP]
+    hit = select(table.c[TURBINE]).where(
+        table.c[TURBINE] == wanted.c.turbine, stamp.between(wanted.c.low, wanted.c.high)
+    )
+    return {str(turbine) for turbine in connection.execute(select(wanted.c.turbine).where(hit.exists())).scalars()}
