@@ -212,7 +212,9 @@ def _insert_or_stage(
             staging = staging or Staging(connection, table, list(frame.columns), replace_blanks=replace_blanks)
             staging.add(frame.iloc[np.sort(np.concatenate(stored))])
     counts = repository.totals(tally, first_duplicates=tuple(first_duplicates))
-    return counts + staging.merge() if staging is not None else counts
+    return (
+        counts + staging.merge(unique=True) if staging is not None else counts
+    )  # keys collapsed per batch, batches apart
 
 
 def _nanoseconds(instants: pd.Series) -> np.ndarray:
