@@ -1,7 +1,7 @@
 """The lesson's DataManager, as functions: upsert, last n, range, counts. Take a Connection, return data.
 
 Bulk writes are never row by row in Python. A turbine-keyed table in a SQLite file is upserted
-through store/sqlite_bulk.py (Arrow batches into a scratch file, then a set-based merge per
+through store/bulk/sqlite.py (Arrow batches into a scratch file, then a set-based merge per
 turbine); everything else (PostgreSQL, composite keys, in-memory SQLite) goes through a temporary
 staging table and one set-based merge of the same INSERT … ON CONFLICT DO UPDATE … WHERE
 something changed.
@@ -42,7 +42,7 @@ from sqlalchemy import (
 )
 
 from datamgr.rows import Rows
-from datamgr.store import sqlite_bulk
+from datamgr.store.bulk import sqlite as sqlite_bulk
 from datamgr.store.schema import (
     PROVENANCE_COLUMNS,
     TIME_SERIES_KEYS,
@@ -309,8 +309,8 @@ class Staging:
         self.rows += len(frame)
 
     def _copy(self, frame: pd.DataFrame) -> None:
-        """PostgreSQL: COPY the batch in binary, built column-wise (postgres_copy), never row by row."""
-        from datamgr.store.postgres_copy import copy_columns
+        """PostgreSQL: COPY the batch in binary, built column-wise (store/bulk/postgres.py), never row by row."""
+        from datamgr.store.bulk.postgres import copy_columns
 
         ordered: list[tuple[str, Any]] = [
             (_SEQ, range(self.rows, self.rows + len(frame))),
@@ -487,7 +487,7 @@ def upsert(
     unchanged).
 
     A turbine-keyed table takes its backend's bulk path: Arrow through ADBC in a SQLite file
-    (store/sqlite_bulk.py), binary COPY on PostgreSQL (store/postgres_copy.py, which may call
+    (store/bulk/sqlite.py), binary COPY on PostgreSQL (store/bulk/postgres.py, which may call
     `batches` a second time to redo a file whose batches reach back in time). Everything else
     goes through a staging table and one set-based merge of the same statement.
     """
@@ -495,7 +495,7 @@ def upsert(
         if sqlite_bulk.usable(connection):
             return sqlite_bulk.upsert(connection, table, batches(), replace_blanks)
         if connection.dialect.name == "postgresql":
-            from datamgr.store.postgres_copy import upsert_new_rows_first
+            from datamgr.store.bulk.postgres import upsert_new_rows_first
 
             return upsert_new_rows_first(connection, table, batches, replace_blanks=replace_blanks)
     return upsert_frames(connection, table, batches(), replace_blanks=replace_blanks)

@@ -26,9 +26,9 @@ from sqlalchemy import (
 )
 
 from datamgr.store import repository
+from datamgr.store.bulk.postgres import copy_columns
 from datamgr.store.engine import make_engine, read_connection, write_transaction
 from datamgr.store.migrate import upgrade_to_head
-from datamgr.store.postgres_copy import copy_columns
 from datamgr.store.repository import UpsertCounts
 from datamgr.store.schema import UtcTimestamp, raw_data
 from tests.conftest import Invoke, Project
@@ -234,7 +234,7 @@ def test_a_bad_batch_after_new_rows_and_quarantine_changes_nothing(
 def test_replaced_keys_fast_path_agrees_with_pandas(
     turbines: list[str], minutes: list[int], replaced: list[bool]
 ) -> None:
-    from datamgr.store.postgres_copy import _replaced
+    from datamgr.store.bulk.postgres import _replaced
 
     instants = np.array(minutes, dtype=np.int64) * 60 * 10**9
     assert _replaced(pd.Series(turbines), instants).tolist() == replaced

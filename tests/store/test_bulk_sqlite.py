@@ -1,4 +1,4 @@
-"""SQLite's columnar upsert (store/sqlite_bulk.py) against the staging merge, which is the reference:
+"""SQLite's columnar upsert (store/bulk/sqlite.py) against the staging merge, which is the reference:
 the same counts and the same table for every mix of turbines, duplicates, blanks and overlaps; and
 its scratch files never outlive the transaction."""
 
@@ -131,7 +131,7 @@ def test_more_files_in_one_transaction_than_sqlite_can_attach(tmp_path: Path, ca
     """SQLite attaches at most ten files to a connection; the files past that go through the
     staging merge, with the same exact counts. The scratch files of earlier files of the same
     transaction are not taken for leftovers."""
-    caplog.set_level("INFO", logger="datamgr.store.sqlite_bulk")
+    caplog.set_level("INFO", logger="datamgr.store.bulk.sqlite")
     engine = migrated(tmp_path / "db.sqlite")
     limit = sqlite3.connect(":memory:").getlimit(sqlite3.SQLITE_LIMIT_ATTACHED)
     files = limit + 3
