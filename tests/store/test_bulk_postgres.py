@@ -219,23 +219,3 @@ def test_a_bad_batch_after_new_rows_and_quarantine_changes_nothing(
     assert outcome.stderr == f"Error: {path}: column Power: 1 non-numeric value(s) at row 7 ('?')\n"
     assert initialized.snapshot() == before
     assert cli("--quiet", "last-n", "1").exit_code == 0  # the connection pool is left usable
-
-
-@pytest.mark.parametrize(
-    ("turbines", "minutes", "replaced"),
-    [
-        (["T01", "T02", "T01", "T02"], [0, 0, 10, 10], [False, False, False, False]),  # a farm export's order
-        (["T02", "T01", "T02", "T01"], [0, 0, 10, 10], [False, False, False, False]),
-        (["T01", "T02", "T02", "T01"], [0, 0, 10, 10], [False, False, False, False]),  # turbines in another order
-        (["T01", "T01", "T01"], [0, 10, 10], [False, True, False]),
-        (["T01", "T02", "T01"], [10, 0, 10], [True, False, False]),  # going back in time
-    ],
-)
-def test_replaced_keys_fast_path_agrees_with_pandas(
-    turbines: list[str], minutes: list[int], replaced: list[bool]
-) -> None:
-    from datamgr.store.bulk.postgres import _replaced
-
-    instants = np.array(minutes, dtype=np.int64) * 60 * 10**9
-    assert _replaced(pd.Series(turbines), instants).tolist() == replaced
-    assert pd.DataFrame({"t": turbines, "m": minutes}).duplicated(keep="last").tolist() == replaced

@@ -40,6 +40,7 @@ from sqlalchemy import (
 )
 
 from datamgr.store import repository
+from datamgr.store.bulk.plan import FileSpans, plan_batch
 from datamgr.store.repository import Staging, UpsertCounts
 from datamgr.store.schema import TIMESTAMP, TURBINE, UtcTimestamp
 
@@ -173,48 +174,37 @@ def _insert_or_stage(
     """Each batch's new parts COPYed into the table, the parts with stored rows into a staging table."""
     import numpy as np
 
-    seen: dict[str, list[tuple[int, int]]] = {}
+    spans = FileSpans()
     tally: dict[str, UpsertCounts] = {}
-    first_duplicates: list[int] = []
     staging: Staging | None = None
     for frame in frames:
         if frame.empty:
             continue
-        instants = _nanoseconds(frame[TIMESTAMP])
-        replaced = _replaced(frame[TURBINE], instants)
-        if replaced.any():
-            first_duplicates += repository._index_labels(frame[replaced])[: 3 - len(first_duplicates)]
-        parts: list[tuple[str, int, np.ndarray, int, int]] = []
-        for turbine, positions in frame.groupby(TURBINE, sort=False).indices.items():
-            keep = positions[~replaced[positions]]
-            low, high = int(instants[keep].min()), int(instants[keep].max())
-            ranges = seen.setdefault(str(turbine), [])
-            if any(low <= seen_high and seen_low <= high for seen_low, seen_high in ranges):
-                raise _ReachesBack
-            ranges.append((low, high))
-            parts.append((str(turbine), len(positions), keep, low, high))
-        held = _holding(connection, table, [(turbine, low, high) for turbine, _, _, low, high in parts])
+        plan = plan_batch(frame[TURBINE], _nanoseconds(frame[TIMESTAMP]), np.asarray(repository._index_labels(frame)))
+        spans.add(plan)
+        if spans.overlap:
+            raise _ReachesBack
+        held = _holding(connection, table, [(part.turbine, part.low, part.high) for part in plan.parts])
         new: list[np.ndarray] = []
         stored: list[np.ndarray] = []
-        for turbine, read, keep, _, _ in parts:
-            collapsed = read - len(keep)
-            if turbine in held:
-                stored.append(keep)  # the merge counts these rows; the collapsed ones are counted here
-                counts = UpsertCounts(rows_read=collapsed, duplicates=collapsed)
+        for part in plan.parts:
+            if part.turbine in held:
+                stored.append(part.positions)  # the merge counts these rows; the collapsed ones are counted here
+                counts = UpsertCounts(rows_read=part.duplicates, duplicates=part.duplicates)
             else:
-                new.append(keep)
-                counts = UpsertCounts(rows_read=read, duplicates=collapsed, inserted=len(keep))
-            tally[turbine] = tally[turbine] + counts if turbine in tally else counts
+                new.append(part.positions)
+                counts = UpsertCounts(rows_read=part.read, duplicates=part.duplicates, inserted=len(part.positions))
+            tally[part.turbine] = tally[part.turbine] + counts if part.turbine in tally else counts
         if new:
-            part = frame.iloc[np.sort(np.concatenate(new))]
-            copy_columns(connection, table, [(name, part[name]) for name in part.columns])
+            rows = frame.iloc[np.concatenate(new)]
+            copy_columns(connection, table, [(name, rows[name]) for name in rows.columns])
         if stored:
             staging = staging or Staging(connection, table, list(frame.columns), replace_blanks=replace_blanks)
-            staging.add(frame.iloc[np.sort(np.concatenate(stored))])
-    counts = repository.totals(tally, first_duplicates=tuple(first_duplicates))
-    return (
-        counts + staging.merge(unique=True) if staging is not None else counts
-    )  # keys collapsed per batch, batches apart
+            staging.add(frame.iloc[np.concatenate(stored)])
+    counts = repository.totals(tally, first_duplicates=tuple(spans.first_duplicates))
+    if staging is None:
+        return counts
+    return counts + staging.merge(unique=True)  # keys are unique: collapsed in each batch, batches apart
 
 
 def _nanoseconds(instants: pd.Series) -> np.ndarray:
@@ -228,21 +218,6 @@ def _nanoseconds(instants: pd.Series) -> np.ndarray:
 def _instant(nanoseconds: int) -> datetime:
     """Nanoseconds since 1970 as an aware datetime (microseconds: PostgreSQL's resolution, floored)."""
     return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=nanoseconds // 1000)
-
-
-def _replaced(turbines: pd.Series, instants: np.ndarray) -> np.ndarray:
-    """Which rows a later row of the same (turbine, instant) replaces. A batch whose keys only grow
-    (in time, then turbine by first appearance: a SCADA export's order) has none, and that costs
-    one pass."""
-    import numpy as np
-    import pandas as pd
-
-    codes, _ = pd.factorize(turbines)
-    step, turn = np.diff(instants), np.diff(codes)
-    if ((step > 0) | ((step == 0) & (turn > 0))).all():
-        return np.zeros(len(instants), dtype=bool)
-    duplicated: np.ndarray = pd.DataFrame({"t": codes, "at": instants}).duplicated(keep="last").to_numpy()
-    return duplicated
 
 
 def _holding(connection: Connection, table: Table, spans: list[tuple[str, int, int]]) -> set[str]:

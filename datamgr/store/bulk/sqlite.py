@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import BigInteger, Column, Connection, Index, Integer, MetaData, Table, and_, func, or_, select
 
 from datamgr.errors import DatabaseError
+from datamgr.store.bulk.plan import FileSpans, plan_batch
 from datamgr.store.engine import AFTER_TRANSACTION, sqlite_path
 from datamgr.store.schema import PROVENANCE_COLUMNS, TIMESTAMP, TURBINE
 from datamgr.timestamps import to_epoch_seconds
@@ -63,29 +64,6 @@ def usable(connection: Connection) -> bool:
     return attached < driver.getlimit(sqlite3.SQLITE_LIMIT_ATTACHED) + 2
 
 
-class _Ranges:
-    """Each turbine's time ranges per batch, its row and duplicate counts, and whether two batches overlap."""
-
-    def __init__(self) -> None:
-        self.bounds: dict[str, tuple[int, int]] = {}
-        self.spans: dict[str, list[tuple[int, int]]] = {}
-        self.read: dict[str, int] = {}
-        self.duplicates: dict[str, int] = {}
-        self.first_duplicates: list[int] = []
-        self.blank_turbines: set[str] = set()
-        self.overlap = False
-
-    def add(self, turbine: str, low: int, high: int, read: int, duplicates: int) -> None:
-        spans = self.spans.setdefault(turbine, [])
-        if any(low <= seen_high and seen_low <= high for seen_low, seen_high in spans):
-            self.overlap = True
-        spans.append((low, high))
-        seen = self.bounds.get(turbine, (low, high))
-        self.bounds[turbine] = (min(seen[0], low), max(seen[1], high))
-        self.read[turbine] = self.read.get(turbine, 0) + read
-        self.duplicates[turbine] = self.duplicates.get(turbine, 0) + duplicates
-
-
 def upsert(connection: Connection, table: Table, frames: Iterable[pd.DataFrame], replace_blanks: bool) -> UpsertCounts:
     """Upsert conformed batches of a (turbine_id, Timestamps)-keyed table, in the caller's transaction."""
     from datamgr.store.repository import UpsertCounts, totals
@@ -96,8 +74,8 @@ def upsert(connection: Connection, table: Table, frames: Iterable[pd.DataFrame],
     scratch = database.with_name(f"{_scratch_prefix(database)}{os.getpid()}-{uuid.uuid4().hex[:8]}")
     schema = f"datamgr_staging_{uuid.uuid4().hex[:8]}"
     _after_transaction(connection, scratch, schema)
-    ranges = _stage(scratch, table, frames)
-    if not ranges.read:
+    spans, blanks = _stage(scratch, table, frames)
+    if not spans.read:
         return UpsertCounts()
     connection.exec_driver_sql(f"ATTACH DATABASE ? AS {schema}", (str(scratch),))
     connection.exec_driver_sql(f"PRAGMA {schema}.journal_mode = OFF")  # its index needs no undo
@@ -110,16 +88,16 @@ def upsert(connection: Connection, table: Table, frames: Iterable[pd.DataFrame],
         *(Column(name, table.c[name].type) for name in columns),
         schema=schema,
     )
-    if ranges.overlap:
-        _collapse_duplicates(connection, staging, ranges)
-    indexed = len(ranges.read) > 1 or ranges.overlap
+    if spans.overlap:
+        _collapse_duplicates(connection, staging, spans)
+    indexed = len(spans.read) > 1 or spans.overlap
     if indexed:
         Index(f"ix_{_STAGING_TABLE}_key", staging.c[TURBINE], staging.c[TIMESTAMP]).create(connection)
     tally = {
-        turbine: _merge_turbine(connection, table, staging, columns, turbine, ranges, replace_blanks, indexed)
-        for turbine in ranges.read
+        turbine: _merge_turbine(connection, table, staging, columns, turbine, spans, blanks, replace_blanks, indexed)
+        for turbine in spans.read
     }
-    return totals(tally, first_duplicates=tuple(ranges.first_duplicates[:3]))
+    return totals(tally, first_duplicates=tuple(spans.first_duplicates))
 
 
 def _scratch_prefix(database: Path) -> str:
@@ -154,13 +132,13 @@ def _after_transaction(connection: Connection, scratch: Path, schema: str) -> No
     connection.info[AFTER_TRANSACTION].append(cleanup)
 
 
-def _stage(scratch: Path, table: Table, frames: Iterable[pd.DataFrame]) -> _Ranges:
+def _stage(scratch: Path, table: Table, frames: Iterable[pd.DataFrame]) -> tuple[FileSpans, set[str]]:
     """Write the batches into the scratch file through ADBC: duplicates within a batch already
     collapsed (the last wins), each row with its arrival order and its row label in the file."""
     import adbc_driver_sqlite.dbapi as adbc_sqlite
     import pyarrow as pa
 
-    ranges = _Ranges()
+    spans, blanks = FileSpans(), set[str]()
     staged = 0
     try:
         with adbc_sqlite.connect(str(scratch), autocommit=True) as adbc, adbc.cursor() as cursor:
@@ -169,7 +147,7 @@ def _stage(scratch: Path, table: Table, frames: Iterable[pd.DataFrame]) -> _Rang
             for frame in frames:
                 if frame.empty:
                     continue
-                columns = _staged_batch(frame, table, staged, ranges)
+                columns = _staged_batch(frame, table, staged, spans, blanks)
                 cursor.adbc_ingest(_STAGING_TABLE, pa.table(columns), mode="create_append")
                 staged += len(frame)
     except adbc_sqlite.Error as exc:
@@ -178,45 +156,24 @@ def _stage(scratch: Path, table: Table, frames: Iterable[pd.DataFrame]) -> _Rang
             f"cannot write ingest's scratch file {scratch} ({reason}); nothing was written; "
             "make room beside the database (it takes about the size of the rows ingested)"
         ) from exc
-    return ranges
+    return spans, blanks
 
 
-def _staged_batch(frame: pd.DataFrame, table: Table, staged: int, ranges: _Ranges) -> dict[str, Any]:
+def _staged_batch(frame: pd.DataFrame, table: Table, staged: int, spans: FileSpans, blanks: set[str]) -> dict[str, Any]:
     """One batch as Arrow columns: its rows in key order (each turbine's merge then writes its pages
-    in turn), less those a later row of the same key replaces; its turbines' ranges go into `ranges`.
-
-    A stable sort on (turbine, instant) puts duplicate keys side by side in arrival order, so the
-    last of each run is the one that wins; no hashing of keys is needed."""
+    in turn), less those a later row of the same key replaces; its turbines' ranges go into `spans`."""
     import numpy as np
-    import pandas as pd
     import pyarrow as pa
 
     from datamgr.store.repository import _index_labels
 
     n = len(frame)
     seconds = to_epoch_seconds(frame[TIMESTAMP]).to_numpy()
-    codes, names = pd.factorize(frame[TURBINE], sort=False)
-    if len(names) > 1:
-        order = np.lexsort((seconds, codes))
-    elif (np.diff(seconds) > 0).all():
-        order = np.arange(n)  # one turbine, already in order: nothing to sort or collapse
-    else:
-        order = np.argsort(seconds, kind="stable")
-    codes, sorted_seconds = codes[order], seconds[order]
-    same_as_next = (codes[1:] == codes[:-1]) & (sorted_seconds[1:] == sorted_seconds[:-1])
-    replaced = np.append(same_as_next, False)
-    starts = np.flatnonzero(np.append(True, codes[1:] != codes[:-1]))
-    ends = np.append(starts[1:], n)
-    for first, stop in zip(starts.tolist(), ends.tolist(), strict=True):
-        turbine = str(names[codes[first]])
-        low, high = int(sorted_seconds[first]), int(sorted_seconds[stop - 1])
-        ranges.add(turbine, low, high, read=stop - first, duplicates=int(replaced[first:stop].sum()))
     labels = np.asarray(_index_labels(frame))
-    if replaced.any():
-        gone = np.sort(order[replaced])
-        ranges.first_duplicates += labels[gone[:3]].tolist()
-        order = order[~replaced]
-    ranges.blank_turbines.update(_turbines_with_blanks(frame, table))
+    plan = plan_batch(frame[TURBINE], seconds, labels)
+    spans.add(plan)
+    blanks.update(_turbines_with_blanks(frame))
+    order = plan.order
     identity = len(order) == n and bool((order == np.arange(n)).all())
 
     def column(values: np.ndarray) -> np.ndarray:
@@ -229,7 +186,7 @@ def _staged_batch(frame: pd.DataFrame, table: Table, staged: int, ranges: _Range
     return batch
 
 
-def _turbines_with_blanks(frame: pd.DataFrame, table: Table) -> set[str]:
+def _turbines_with_blanks(frame: pd.DataFrame) -> set[str]:
     """The turbines of the batch that have a blank in a compared column (only theirs need counting)."""
     compared = _compared(list(frame.columns))
     if not compared:
@@ -258,17 +215,17 @@ def _staged_columns(connection: Connection, schema: str) -> list[str]:
     return [str(row[1]) for row in rows]
 
 
-def _collapse_duplicates(connection: Connection, staging: Table, ranges: _Ranges) -> None:
+def _collapse_duplicates(connection: Connection, staging: Table, spans: FileSpans) -> None:
     """Batches overlapped in time: keep the last staged row of each key, counting the others per turbine."""
     from sqlalchemy import delete
 
     key = (staging.c[TURBINE], staging.c[TIMESTAMP])
     replaced = staging.c[SEQ].not_in(select(func.max(staging.c[SEQ])).group_by(*key))
     first = connection.execute(select(staging.c[ROW]).where(replaced).order_by(staging.c[SEQ]).limit(3)).scalars()
-    ranges.first_duplicates = sorted({*ranges.first_duplicates, *(int(label) for label in first)})[:3]
+    spans.first_duplicates = sorted({*spans.first_duplicates, *(int(label) for label in first)})[:3]
     counted = select(staging.c[TURBINE], func.count()).where(replaced).group_by(staging.c[TURBINE])
     for turbine, n in connection.execute(counted):
-        ranges.duplicates[str(turbine)] += int(n)
+        spans.duplicates[str(turbine)] += int(n)
     connection.execute(delete(staging).where(replaced))
 
 
@@ -278,7 +235,8 @@ def _merge_turbine(
     staging: Table,
     columns: list[str],
     turbine: str,
-    ranges: _Ranges,
+    spans: FileSpans,
+    blank_turbines: set[str],
     replace_blanks: bool,
     indexed: bool,
 ) -> UpsertCounts:
@@ -288,12 +246,12 @@ def _merge_turbine(
     merged in staged order, without a sort."""
     from datamgr.store.repository import UpsertCounts, _dialect_insert, _on_conflict
 
-    low, high = ranges.bounds[turbine]
+    low, high = spans.bounds(turbine)
     stamp = table.c[TIMESTAMP]
     in_range = select(func.count()).where(table.c[TURBINE] == turbine, stamp.between(*_instants(low, high)))
     mine = staging.c[TURBINE] == turbine
     before = connection.execute(in_range).scalar_one()
-    blanks = not replace_blanks and turbine in ranges.blank_turbines
+    blanks = not replace_blanks and turbine in blank_turbines
     kept = _stored_under_blanks(connection, table, staging, columns, turbine) if blanks else 0
     rows = select(*(staging.c[c] for c in columns)).where(mine)
     if indexed:
@@ -303,7 +261,7 @@ def _merge_turbine(
     )
     changed = connection.execute(merge).rowcount
     inserted = connection.execute(in_range).scalar_one() - before
-    read, duplicates = ranges.read[turbine], ranges.duplicates[turbine]
+    read, duplicates = spans.read[turbine], spans.duplicates[turbine]
     return UpsertCounts(
         rows_read=read,
         duplicates=duplicates,
