@@ -132,14 +132,19 @@ def test_page_counts_and_blank_columns(engine: Engine) -> None:
     assert str(columnar.schema.field("Timestamps").type) == "timestamp[ns, tz=UTC]"
 
 
-def test_without_pages_the_driver_refuses_a_late_value(engine: Engine) -> None:
-    """Why the pages exist: one batch smaller than a blank run fails in the driver, which pages avoid."""
+def refused_by_the_driver(engine: Engine, sql: str, match: str) -> None:
+    """Run one statement on a bare ADBC connection (batches of PAGE rows) and expect the driver's refusal."""
     path = sqlite_path(engine.url)
     assert path is not None
     engine.dispose()
-    refused = pytest.raises(DatabaseError, match="Type mismatch")
+    refused = pytest.raises(DatabaseError, match=match)
     with arrow_reads._adbc_connection(path, 5) as connection, refused, arrow_reads._driver_errors(path, 5):
-        arrow_reads._run(connection, "SELECT Power FROM raw_data ORDER BY turbine_id, Timestamps", [], PAGE)
+        arrow_reads._run(connection, sql, [], PAGE)
+
+
+def test_without_pages_the_driver_refuses_a_late_value(engine: Engine) -> None:
+    """Why the pages exist: one batch smaller than a blank run fails in the driver, which pages avoid."""
+    refused_by_the_driver(engine, "SELECT Power FROM raw_data ORDER BY turbine_id, Timestamps", "Type mismatch")
 
 
 def test_training_load_is_the_same_frame(engine: Engine) -> None:
@@ -185,12 +190,7 @@ def test_a_missing_file_is_refused_and_never_created(tmp_path: Path) -> None:
 
 
 def test_the_connection_is_read_only(engine: Engine) -> None:
-    path = sqlite_path(engine.url)
-    assert path is not None
-    engine.dispose()
-    refused = pytest.raises(DatabaseError, match="readonly")
-    with arrow_reads._adbc_connection(path, 5) as connection, refused, arrow_reads._driver_errors(path, 5):
-        arrow_reads._run(connection, "DELETE FROM raw_data", [], PAGE)
+    refused_by_the_driver(engine, "DELETE FROM raw_data", "readonly")
     with read_connection(engine) as connection:
         assert repository.count_rows(connection, raw_data) == 2 * ROWS - 5
 
