@@ -21,9 +21,12 @@ from datamgr.store.schema import SENSOR_COLUMNS, raw_data
 
 
 def migrated(path: Path) -> Engine:
+    """A migrated database, its engine with no connection left from the migration (as a command
+    starts: SQLite lists no temp schema until a temporary table is made)."""
     engine = make_engine(f"sqlite:///{path}", create=True)
     with write_transaction(engine) as connection:
         upgrade_to_head(connection)
+    engine.dispose()
     return engine
 
 
@@ -139,6 +142,7 @@ def test_more_files_in_one_transaction_than_sqlite_can_attach(tmp_path: Path, ca
     whole = pd.DataFrame({"turbine_id": "T01", "Timestamps": stamps, "Power": np.arange(files * 10, dtype=float)})
     bulk_taken = 0
     with write_transaction(engine) as connection:
+        assert [row[1] for row in connection.exec_driver_sql("PRAGMA database_list")] == ["main"]
         for i in range(files):
             bulk_taken += repository.sqlite_bulk.usable(connection)
             part = whole[i * 10 : (i + 1) * 10]
@@ -206,3 +210,62 @@ def test_no_room_for_the_scratch_file_is_one_line_and_changes_nothing(tmp_path: 
     )
     assert refused.stderr.count("\n") == 1
     assert {p.name: p.read_bytes() for p in db.parent.iterdir()} == before
+
+
+def test_ctrl_c_while_staging_is_an_interrupt_and_changes_nothing(tmp_path: Path) -> None:
+    """SIGINT at any moment of a large ingest (the scratch file is written for most of it): exit 130
+    with the one interrupt line, never a failed write; no rows, no scratch file left."""
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    datamgr = shutil.which("datamgr", path=str(Path(sys.executable).parent))
+    assert datamgr is not None
+    db = tmp_path / "db" / "app.db"
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "LANG": "C.UTF-8", "DATAMGR_DB_URL": f"sqlite:///{db}"}
+    assert subprocess.run([datamgr, "--quiet", "init-db", "--no-history"], env=env).returncode == 0
+    feed = tmp_path / "farm.parquet"
+    stamps = pd.date_range("2008-01-01", periods=50_000, freq="10min")
+    turbines = [f"T{t:02d}" for t in range(30)]
+    frame = pd.DataFrame(
+        {
+            "turbine_id": np.tile(turbines, len(stamps)),
+            "Timestamps": np.repeat(stamps.to_numpy(), len(turbines)),
+            **{c: np.linspace(0.0, 1.0, len(stamps) * len(turbines)) for c in SENSOR_COLUMNS},
+        }
+    )
+    frame["Timestamps"] = frame["Timestamps"].dt.tz_localize("UTC")
+    frame.to_parquet(feed, index=False, row_group_size=100_000)
+    for delay in (1.0, 1.6, 2.2):
+        process = subprocess.Popen(
+            [datamgr, "--quiet", "ingest", str(feed)], env=env, stderr=subprocess.PIPE, text=True
+        )
+        time.sleep(delay)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=120)
+        assert (process.returncode, stderr) == (
+            130,
+            "Error: interrupted; the transaction was rolled back and nothing was written\n",
+        ), delay
+        assert scratch_files(db.parent) == []
+    engine = make_engine(f"sqlite:///{db}")
+    with read_connection(engine) as connection:
+        assert repository.count_rows(connection, raw_data) == 0
+    engine.dispose()
+
+    # Started in the background by a shell, SIGINT is ignored: it must stay ignored while staging.
+    def ignore_sigint() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    process = subprocess.Popen(
+        [datamgr, "--quiet", "ingest", str(feed)], env=env, stderr=subprocess.PIPE, text=True, preexec_fn=ignore_sigint
+    )
+    time.sleep(1.6)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert (process.returncode, stderr) == (0, "")
+    with read_connection(engine) as connection:
+        assert repository.count_rows(connection, raw_data) == len(frame)
+    engine.dispose()

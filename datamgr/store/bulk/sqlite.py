@@ -24,6 +24,7 @@ import logging
 import os
 import uuid
 from collections.abc import Iterable
+from contextlib import closing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,7 @@ from datamgr.timestamps import to_epoch_seconds
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
     from datamgr.store.repository import UpsertCounts
 
@@ -60,8 +62,9 @@ def usable(connection: Connection) -> bool:
     driver = connection.connection.driver_connection
     if not isinstance(driver, sqlite3.Connection):
         return False
-    attached = len(connection.exec_driver_sql("PRAGMA database_list").all())  # main and temp count too
-    return attached < driver.getlimit(sqlite3.SQLITE_LIMIT_ATTACHED) + 2
+    names = [str(row[1]) for row in connection.exec_driver_sql("PRAGMA database_list")]
+    attached = [name for name in names if name not in ("main", "temp")]  # temp is listed once it is used
+    return len(attached) < driver.getlimit(sqlite3.SQLITE_LIMIT_ATTACHED)
 
 
 def upsert(connection: Connection, table: Table, frames: Iterable[pd.DataFrame], replace_blanks: bool) -> UpsertCounts:
@@ -114,7 +117,7 @@ def _remove_leftovers(database: Path) -> None:
     for leftover in database.parent.glob(f"{glob.escape(prefix)}*"):
         if leftover.name.startswith(f"{prefix}{os.getpid()}-"):
             continue
-        log.info(f"removing {leftover}, left by an ingest that was interrupted")
+        log.info(f"removing {leftover}, the scratch file of an ingest that was killed or has just ended")
         leftover.unlink(missing_ok=True)
 
 
@@ -134,29 +137,51 @@ def _after_transaction(connection: Connection, scratch: Path, schema: str) -> No
 
 def _stage(scratch: Path, table: Table, frames: Iterable[pd.DataFrame]) -> tuple[FileSpans, set[str]]:
     """Write the batches into the scratch file through ADBC: duplicates within a batch already
-    collapsed (the last wins), each row with its arrival order and its row label in the file."""
-    import adbc_driver_sqlite.dbapi as adbc_sqlite
+    collapsed (the last wins), each row with its arrival order and its row label in the file.
+
+    The driver manager's low-level API, not its DB-API module: that one wraps each call in a
+    SIGINT handler of its own that asks the driver to cancel, which the SQLite driver cannot do
+    (an interrupt came out as a failed write, and an ignored SIGINT was no longer ignored).
+    Here Ctrl-C is Python's: it lands between batches as KeyboardInterrupt, and rolls back."""
+    import adbc_driver_manager as adbc
+    import adbc_driver_sqlite
     import pyarrow as pa
 
     spans, blanks = FileSpans(), set[str]()
     staged = 0
     try:
-        with adbc_sqlite.connect(str(scratch), autocommit=True) as adbc, adbc.cursor() as cursor:
-            cursor.execute("PRAGMA journal_mode = OFF")  # a scratch file: nothing to recover after a crash
-            cursor.execute("PRAGMA synchronous = OFF")
+        database = closing(adbc_driver_sqlite.connect(str(scratch)))
+        with database as opened, closing(adbc.AdbcConnection(opened)) as connection:  # autocommit, as ADBC starts
+            _execute(connection, "PRAGMA journal_mode = OFF")  # a scratch file: nothing to recover
+            _execute(connection, "PRAGMA synchronous = OFF")
             for frame in frames:
                 if frame.empty:
                     continue
                 columns = _staged_batch(frame, table, staged, spans, blanks)
-                cursor.adbc_ingest(_STAGING_TABLE, pa.table(columns), mode="create_append")
+                mode = adbc.INGEST_OPTION_MODE_APPEND if staged else adbc.INGEST_OPTION_MODE_CREATE
+                _execute(connection, None, pa.table(columns), mode)
                 staged += len(frame)
-    except adbc_sqlite.Error as exc:
+    except adbc.Error as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DatabaseError(
             f"cannot write ingest's scratch file {scratch} ({reason}); nothing was written; "
             "make room beside the database (it takes about the size of the rows ingested)"
         ) from exc
     return spans, blanks
+
+
+def _execute(connection: Any, sql: str | None, rows: pa.Table | None = None, mode: str = "") -> None:
+    """One statement on the scratch connection: `sql`, or an ingest of `rows` into the staging table."""
+    import adbc_driver_manager as adbc
+
+    with closing(adbc.AdbcStatement(connection)) as statement:
+        if sql is not None:
+            statement.set_sql_query(sql)
+        else:
+            ingest = adbc.StatementOptions
+            statement.set_options(**{ingest.INGEST_TARGET_TABLE.value: _STAGING_TABLE, ingest.INGEST_MODE.value: mode})
+            statement.bind_stream(rows)
+        statement.execute_update()
 
 
 def _staged_batch(frame: pd.DataFrame, table: Table, staged: int, spans: FileSpans, blanks: set[str]) -> dict[str, Any]:
