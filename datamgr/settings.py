@@ -226,8 +226,13 @@ class Settings(BaseModel):
 
     @property
     def database_url(self) -> str:
-        """The SQLAlchemy URL: db_url when given, else the SQLite file at data_manager.db_path."""
-        return self.db_url or f"sqlite:///{self.data_manager.db_path}"
+        """The SQLAlchemy URL: db_url when given, else the SQLite file at data_manager.db_path
+        (escaped, so that a path with `%`, `?` or `#` names that very file)."""
+        if self.db_url:
+            return self.db_url
+        from sqlalchemy.engine import URL
+
+        return URL.create("sqlite", database=str(self.data_manager.db_path)).render_as_string(hide_password=False)
 
 
 def read_config_file(path: Path) -> dict[str, Any]:

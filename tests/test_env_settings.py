@@ -241,3 +241,19 @@ def test_config_and_db_url_are_both_used(
     assert initialized.rows("predictions") == 3
     assert len(list((site / "data" / "06_models").glob("*.skops"))) == 1
     assert not (site / "data" / "sqlite").exists()  # the config's own SQLite file was not used
+
+
+def test_a_database_path_with_url_characters_names_that_very_file(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch, cli: Invoke
+) -> None:
+    """`%`, `?` and `#` mean something in a URL; in data_manager.db_path they are just characters."""
+    from sqlalchemy.engine import make_url
+
+    db = clean_env / "we ird %41 ?#&;" / "a b%20?x=1#.db"
+    monkeypatch.setenv("DATAMGR_DATA_MANAGER__DB_PATH", str(db))
+    assert make_url(load_settings().database_url).database == str(db)
+    outcome = cli("--quiet", "init-db", "--no-history")
+    assert (outcome.exit_code, outcome.stderr) == (0, "")
+    assert db.is_file()
+    assert sorted(p.name for p in db.parent.iterdir()) == ["a b%20?x=1#.db"]
+    assert not (clean_env / "we ird A ").exists()  # what an unescaped URL made of the path
