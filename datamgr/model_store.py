@@ -81,9 +81,22 @@ def save_model(model: Any, path: Path) -> str:
     return sha256_of(path)
 
 
+# Type names this process has already checked against TRUSTED_MODULE_PREFIXES (skops names them
+# as "module.Class"): every later artifact is first loaded trusting these alone.
+_ACCEPTED_TYPES: set[str] = set()
+
+
 def load_model(path: Path, expected_sha256: str, *, model_id: int) -> Any:
-    """Load a registered artifact, refusing a missing file or one whose bytes changed since training."""
+    """Load a registered artifact, refusing a missing file or one whose bytes changed since training.
+
+    skops builds an artifact's whole object tree once to list its types and again to load it.
+    A farm's predict loads a model per turbine, all with the same types: so the first load lists
+    and checks them, and the next ones load at once, trusting only types already checked; an
+    artifact holding any other type is refused by skops itself and takes the full check.
+    """
     sio = _skops_io()
+    from skops.io.exceptions import UntrustedTypesFoundException
+
     if not path.is_file():
         raise ModelError(f"model {model_id}: artifact {path} is missing; retrain with `datamgr train`")
     actual = sha256_of(path)
@@ -92,8 +105,14 @@ def load_model(path: Path, expected_sha256: str, *, model_id: int) -> Any:
             f"model {model_id}: artifact {path} changed on disk (sha256 {actual[:12]}… but "
             f"{expected_sha256[:12]}… was recorded); refusing to load it; retrain with `datamgr train`"
         )
+    if _ACCEPTED_TYPES:
+        try:
+            return sio.load(path, trusted=sorted(_ACCEPTED_TYPES))
+        except UntrustedTypesFoundException:
+            pass  # a type not seen yet: list and check them all
     untrusted = sio.get_untrusted_types(file=path)
     foreign = [name for name in untrusted if not name.startswith(TRUSTED_MODULE_PREFIXES)]
     if foreign:
         raise ModelError(f"model {model_id}: artifact {path} holds types datamgr does not trust: {', '.join(foreign)}")
+    _ACCEPTED_TYPES.update(untrusted)
     return sio.load(path, trusted=untrusted)

@@ -63,3 +63,19 @@ def test_skops_is_imported_without_walking_every_estimator() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert result.stdout == "0 True\n"
+
+
+def test_a_foreign_type_is_refused_after_trusted_models_were_loaded(tmp_path: Path) -> None:
+    """The second and later loads trust only the types an earlier load checked: a new type still
+    goes through the full check and is refused."""
+    good, bad = tmp_path / "good.skops", tmp_path / "bad.skops"
+    good_digest = save_model(fitted(), good)
+    first, again = load_model(good, good_digest, model_id=1), load_model(good, good_digest, model_id=1)
+    probe = np.array([[1.0, 2.0, 3.0]])
+    assert first.predict(probe).tolist() == again.predict(probe).tolist()
+    model = fitted()
+    model.datamgr_note = Fraction(1, 3)
+    bad_digest = save_model(model, bad)
+    with pytest.raises(ModelError) as refused:
+        load_model(bad, bad_digest, model_id=2)
+    assert str(refused.value) == f"model 2: artifact {bad} holds types datamgr does not trust: fractions.Fraction"
