@@ -283,7 +283,7 @@ class Staging:
         self.columns = columns
         self.replace_blanks = replace_blanks
         self.key = list(TIME_SERIES_KEYS[table.name])
-        self.compared = [c for c in columns if c not in self.key and c not in PROVENANCE_COLUMNS]
+        self.compared = compared_columns(table, columns)
         self.staging = Table(
             f"staging_{table.name}",
             MetaData(),
@@ -354,12 +354,7 @@ class Staging:
 
     def _kept_expression(self) -> Any:
         """Per joined row: how many stored values a blank incoming value keeps."""
-        s, t = self.staging, self.table
-        kept: Any = literal(0)
-        if not self.replace_blanks:
-            for c in self.compared:
-                kept = kept + case((and_(s.c[c].is_(None), t.c[c].is_not(None)), 1), else_=0)
-        return kept
+        return literal(0) if self.replace_blanks else kept_under_blanks(self.table, self.staging, self.compared)
 
     def _on_key(self) -> Any:
         return and_(*(self.table.c[k] == self.staging.c[k] for k in self.key))
@@ -417,6 +412,20 @@ class Staging:
         return counts
 
 
+def compared_columns(table: Table, columns: Sequence[str]) -> list[str]:
+    """The columns whose differences make an update: not the table's key, not provenance."""
+    key = TIME_SERIES_KEYS[table.name]
+    return [c for c in columns if c not in key and c not in PROVENANCE_COLUMNS]
+
+
+def kept_under_blanks(stored: Table, incoming: Table, compared: Sequence[str]) -> Any:
+    """Per row of stored joined with incoming: how many stored values a blank incoming value keeps."""
+    kept: Any = literal(0)
+    for c in compared:
+        kept = kept + case((and_(incoming.c[c].is_(None), stored.c[c].is_not(None)), 1), else_=0)
+    return kept
+
+
 def _incoming(stored: Any, incoming: Any, replace_blanks: bool) -> Any:
     """The value an update writes: the incoming one, or the stored one where the incoming is blank."""
     return incoming if replace_blanks else func.coalesce(incoming, stored)
@@ -435,7 +444,7 @@ def _on_conflict(upsert: Any, table: Table, columns: list[str], *, replace_blank
     """
     key = TIME_SERIES_KEYS[table.name]
     values = [c for c in columns if c not in key]
-    compared = [c for c in values if c not in PROVENANCE_COLUMNS]
+    compared = compared_columns(table, columns)
     if not values:
         return upsert.on_conflict_do_nothing(index_elements=[table.c[k] for k in key])
     return upsert.on_conflict_do_update(

@@ -33,7 +33,7 @@ from sqlalchemy import BigInteger, Column, Connection, Index, Integer, MetaData,
 from datamgr.errors import DatabaseError
 from datamgr.store.bulk.plan import FileSpans, plan_batch
 from datamgr.store.engine import AFTER_TRANSACTION, sqlite_path
-from datamgr.store.schema import PROVENANCE_COLUMNS, TIMESTAMP, TURBINE
+from datamgr.store.schema import TIMESTAMP, TURBINE
 from datamgr.timestamps import to_epoch_seconds
 
 if TYPE_CHECKING:
@@ -197,7 +197,7 @@ def _staged_batch(frame: pd.DataFrame, table: Table, staged: int, spans: FileSpa
     labels = np.asarray(_index_labels(frame))
     plan = plan_batch(frame[TURBINE], seconds, labels)
     spans.add(plan)
-    blanks.update(_turbines_with_blanks(frame))
+    blanks.update(_turbines_with_blanks(frame, table))
     order = plan.order
     identity = len(order) == n and bool((order == np.arange(n)).all())
 
@@ -211,18 +211,15 @@ def _staged_batch(frame: pd.DataFrame, table: Table, staged: int, spans: FileSpa
     return batch
 
 
-def _turbines_with_blanks(frame: pd.DataFrame) -> set[str]:
+def _turbines_with_blanks(frame: pd.DataFrame, table: Table) -> set[str]:
     """The turbines of the batch that have a blank in a compared column (only theirs need counting)."""
-    compared = _compared(list(frame.columns))
+    from datamgr.store.repository import compared_columns
+
+    compared = compared_columns(table, list(frame.columns))
     if not compared:
         return set()
     blank = frame[compared].isna().to_numpy().any(axis=1)
     return set(frame[TURBINE].to_numpy()[blank].tolist()) if blank.any() else set()
-
-
-def _compared(columns: list[str]) -> list[str]:
-    """The columns whose differences make an update (not the key, not provenance)."""
-    return [c for c in columns if c not in (TURBINE, TIMESTAMP) and c not in PROVENANCE_COLUMNS]
 
 
 def _arrow_type(table: Table, name: str) -> Any:
@@ -307,16 +304,13 @@ def _stored_under_blanks(connection: Connection, table: Table, staging: Table, c
     """How many stored values sit where this turbine's staged rows are blank (the merge keeps them).
 
     Only staged rows with a blank are looked up in the table."""
-    from sqlalchemy import case, literal
+    from datamgr.store.repository import compared_columns, kept_under_blanks
 
-    compared = _compared(columns)
+    compared = compared_columns(table, columns)
     s, t = staging, table
-    kept: Any = literal(0)
-    for c in compared:
-        kept = kept + case((and_(s.c[c].is_(None), t.c[c].is_not(None)), 1), else_=0)
     on_key = and_(t.c[TURBINE] == s.c[TURBINE], t.c[TIMESTAMP] == s.c[TIMESTAMP])
     query = (
-        select(func.coalesce(func.sum(kept), 0))
+        select(func.coalesce(func.sum(kept_under_blanks(t, s, compared)), 0))
         .select_from(s.join(t, on_key))
         .where(s.c[TURBINE] == turbine, or_(*(s.c[c].is_(None) for c in compared)))
     )
