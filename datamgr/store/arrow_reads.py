@@ -41,7 +41,7 @@ from sqlalchemy.pool import QueuePool
 from datamgr.errors import DatabaseError, TimeoutExpiredError
 from datamgr.store import repository
 from datamgr.store.engine import lock_timeout_s, read_connection, sqlite_path
-from datamgr.store.schema import TIME_SERIES_KEYS, TIMESTAMP, TURBINE, UtcTimestamp
+from datamgr.store.schema import TIMESTAMP, TURBINE, UtcTimestamp
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -207,7 +207,7 @@ class Snapshot:
     ) -> Iterator[pa.Table]:
         """One turbine's rows in key order, page_rows at a time: each page starts after the last
         key of the one before (an index seek, not an offset), and is cast to the stored schema."""
-        names = _chronological(table)
+        names = [column.name for column in repository.chronological(table)]
         order = [type_coerce(table.c[TIMESTAMP], Integer), *(table.c[name] for name in names[1:])]
         stamp = order[0]
         after: list[Any] | None = None
@@ -242,11 +242,6 @@ class Snapshot:
             return _run(self._connection, str(compiled), values, self._page_rows)
 
 
-def _chronological(table: Table) -> list[str]:
-    """One turbine's key in time order: Timestamps, then the rest of the key (model_id for predictions)."""
-    return [TIMESTAMP, *(k for k in TIME_SERIES_KEYS[table.name] if k not in (TURBINE, TIMESTAMP))]
-
-
 def _epoch(table: Table, at: datetime) -> int:
     """A bound as the store keeps it, converted by the column type itself (as the SQLAlchemy path does)."""
     from sqlalchemy.dialects import sqlite
@@ -255,7 +250,7 @@ def _epoch(table: Table, at: datetime) -> int:
     return int(column.type.process_bind_param(at, sqlite.dialect()))  # type: ignore[attr-defined]
 
 
-def _stored_type(column: Column[Any]) -> pa.DataType:
+def stored_type(column: Column[Any]) -> pa.DataType:
     """A column as SQLite returns it: epoch seconds for instants, float64, int64 or text."""
     import pyarrow as pa
 
@@ -274,7 +269,7 @@ def _stored_type(column: Column[Any]) -> pa.DataType:
 def _stored_schema(table: Table) -> pa.Schema:
     import pyarrow as pa
 
-    return pa.schema([pa.field(c.name, _stored_type(c)) for c in table.columns])
+    return pa.schema([pa.field(c.name, stored_type(c)) for c in table.columns])
 
 
 def _with_instants(table: Table, rows: pa.Table) -> pa.Table:

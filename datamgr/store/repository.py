@@ -118,7 +118,7 @@ def known_turbines(connection: Connection) -> list[str]:
     return list(connection.execute(select(turbines.c[TURBINE]).order_by(turbines.c[TURBINE])).scalars())
 
 
-def _chronological(table: Table) -> list[Column[Any]]:
+def chronological(table: Table) -> list[Column[Any]]:
     """One turbine's rows in time order: Timestamps, then the rest of the key (model_id for predictions)."""
     key = TIME_SERIES_KEYS[table.name]
     return [table.c[TIMESTAMP], *(table.c[k] for k in key if k not in (TURBINE, TIMESTAMP))]
@@ -126,7 +126,7 @@ def _chronological(table: Table) -> list[Column[Any]]:
 
 def _newest(connection: Connection, table: Table, n: int, turbine: str) -> Select[Any]:
     """One turbine's n most recent rows, newest first (callers turn them round): an index seek, flat in table size."""
-    newest_first = (c.desc() for c in _chronological(table))
+    newest_first = (c.desc() for c in chronological(table))
     return _select_all(connection, table).where(table.c[TURBINE] == turbine).order_by(*newest_first).limit(n)
 
 
@@ -178,7 +178,7 @@ def between(
         stmt = stmt.where(stamp >= start)
     if end is not None:
         stmt = stmt.where(stamp <= end)
-    return read_frame(connection, table, stmt.order_by(table.c[TURBINE], *_chronological(table)))
+    return read_frame(connection, table, stmt.order_by(table.c[TURBINE], *chronological(table)))
 
 
 def batches_between(

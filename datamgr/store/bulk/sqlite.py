@@ -190,6 +190,7 @@ def _staged_batch(frame: pd.DataFrame, table: Table, staged: int, spans: FileSpa
     import numpy as np
     import pyarrow as pa
 
+    from datamgr.store.arrow_reads import stored_type
     from datamgr.store.repository import _index_labels
 
     n = len(frame)
@@ -207,7 +208,7 @@ def _staged_batch(frame: pd.DataFrame, table: Table, staged: int, spans: FileSpa
     batch: dict[str, Any] = {SEQ: pa.array(column(np.arange(staged, staged + n))), ROW: pa.array(column(labels))}
     for name in frame.columns:
         values = seconds if name == TIMESTAMP else frame[name].to_numpy()
-        batch[name] = pa.array(column(values), from_pandas=True, type=_arrow_type(table, name))
+        batch[name] = pa.array(column(values), from_pandas=True, type=stored_type(table.c[name]))
     return batch
 
 
@@ -220,16 +221,6 @@ def _turbines_with_blanks(frame: pd.DataFrame, table: Table) -> set[str]:
         return set()
     blank = frame[compared].isna().to_numpy().any(axis=1)
     return set(frame[TURBINE].to_numpy()[blank].tolist()) if blank.any() else set()
-
-
-def _arrow_type(table: Table, name: str) -> Any:
-    """The Arrow type a column is staged as: SQLite's storage class of the table's column."""
-    import pyarrow as pa
-
-    if name == TIMESTAMP:
-        return pa.int64()
-    python_type = table.c[name].type.python_type
-    return pa.string() if python_type is str else pa.int64() if python_type is int else pa.float64()
 
 
 def _staged_columns(connection: Connection, schema: str) -> list[str]:
