@@ -24,16 +24,17 @@ import typer
 from typer.core import TyperGroup
 
 from datamgr import __version__
-from datamgr.errors import CommittedError, DatamgrError, InputFileError, UsageError
+from datamgr.errors import CommittedError, DatamgrError, InputFileError, StrictRefusal, UsageError
 from datamgr.render import OutputFormat, check_output
 from datamgr.timestamps import format_instant
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-    from datamgr.service import TrainedModel
+    from datamgr.monitoring.status import StatusRow
+    from datamgr.service.models import TrainedModel
     from datamgr.settings import Settings
-    from datamgr.store.repository import UpsertCounts
+    from datamgr.store.upsert import UpsertCounts
 
 log = logging.getLogger("datamgr")
 
@@ -363,9 +364,9 @@ def init_db(
       datamgr init-db
     """
     with reported(ctx) as state:
-        from datamgr import service
+        from datamgr.service import ingest as ingest_service
 
-        report = service.init_db(state.engine(), state.settings(), load_history=not no_history)
+        report = ingest_service.init_db(state.engine(), state.settings(), load_history=not no_history)
         migrated = (
             f"schema at {report.revision_after}"
             if report.revision_before == report.revision_after
@@ -476,12 +477,12 @@ def ingest(
     if delimiter == "," and decimal == ",":
         raise typer.BadParameter("--decimal , needs a --delimiter other than ,", param_hint="--decimal")
     with reported(ctx) as state:
-        from datamgr import service
+        from datamgr.service import ingest as ingest_service
 
         settings = state.settings()
         try:
-            with _progress(state, "ingest", lambda: service.total_rows(files)) as advance:
-                report = service.ingest_files(
+            with _progress(state, "ingest", lambda: ingest_service.total_rows(files)) as advance:
+                report = ingest_service.ingest_files(
                     state.engine(),
                     settings,
                     files,
@@ -494,7 +495,7 @@ def ingest(
                     progress=advance,
                     turbine=turbine,
                 )
-        except service.StrictRefusal as refusal:
+        except StrictRefusal as refusal:
             for line in refusal.warnings:
                 log.warning(line)
             raise
@@ -559,10 +560,10 @@ def last_n(
       datamgr last-n 5 --turbine T02
     """
     with reported(ctx) as state:
-        from datamgr import service
+        from datamgr.service import reads as reads_service
 
         check_output(output)
-        frame = service.last_n(state.engine(), state.settings(), n, table_name=table, turbine=turbine)
+        frame = reads_service.last_n(state.engine(), state.settings(), n, table_name=table, turbine=turbine)
         _show(state, frame, fmt, output, f"last {n} rows")
 
 
@@ -588,10 +589,12 @@ def range_(
       datamgr range --start 2008-07-28      # from then to the newest row
     """
     with reported(ctx) as state:
-        from datamgr import service
+        from datamgr.service import reads as reads_service
 
         check_output(output)
-        frame = service.time_range(state.engine(), state.settings(), start, end, table_name=table, turbine=turbine)
+        frame = reads_service.time_range(
+            state.engine(), state.settings(), start, end, table_name=table, turbine=turbine
+        )
         _show(state, frame, fmt, output, "rows in range")
 
 
@@ -613,12 +616,12 @@ def export(
       datamgr export -o /backups/raw_data.parquet
     """
     with reported(ctx) as state:
-        from datamgr import service
+        from datamgr.service import reads as reads_service
 
         settings = state.settings()
         target = output or settings.data_manager.prod_data_path
         check_output(target)
-        frame = service.export_table(state.engine(), settings, table_name=table, turbine=turbine)
+        frame = reads_service.export_table(state.engine(), settings, table_name=table, turbine=turbine)
         _show(state, frame, None, target, "export")
 
 
@@ -694,13 +697,13 @@ def train(
       datamgr train --turbine T03 --force
     """
     with reported(ctx) as state:
-        from datamgr import service
+        from datamgr.service import models as models_service
 
         with _stages(state) as stage:
-            report = service.train(
+            report = models_service.train(
                 state.engine(), state.settings(), start, end, turbine=turbine, force=force, stage=stage
             )
-        _show(state, service.metrics_frame(report), fmt, None, "models on their holdout")
+        _show(state, models_service.metrics_frame(report), fmt, None, "models on their holdout")
         for turbine_id, reason in report.skipped.items():
             log.warning(f"train: turbine {turbine_id} skipped: {reason}")
         for item in report.models:
@@ -785,10 +788,10 @@ def predict(
       datamgr predict --start 2008-07-01 --end 2008-07-28
     """
     with reported(ctx) as state:
-        from datamgr import service
+        from datamgr.service import predict as predict_service
 
         check_output(output)
-        report = service.predict(
+        report = predict_service.predict(
             state.engine(),
             state.settings(),
             batch_size=batch_size,
@@ -857,10 +860,10 @@ def models(
     if ctx.invoked_subcommand is not None:
         return
     with reported(ctx) as state:
-        from datamgr import service
+        from datamgr.service import models as models_service
 
         check_output(output)
-        _show(state, service.list_models(state.engine(), turbine=turbine), fmt, output, "models")
+        _show(state, models_service.list_models(state.engine(), turbine=turbine), fmt, output, "models")
 
 
 ModelIdArgument = Annotated[int, typer.Argument(help="The model's id (see `datamgr models`).", show_default=False)]
@@ -876,10 +879,10 @@ def models_activate(ctx: typer.Context, model_id: ModelIdArgument) -> None:
       datamgr models activate 7
     """
     with reported(ctx) as state:
-        from datamgr import service
+        from datamgr.service import models as models_service
 
-        run = service.activate_model(state.engine(), model_id)
-        log.info(f"models: model {model_id} is now the active model of turbine {run['turbine_id']}")
+        run = models_service.activate_model(state.engine(), model_id)
+        log.info(f"models: model {model_id} is now the active model of turbine {run.turbine_id}")
 
 
 @models_app.command("retire")
@@ -892,11 +895,11 @@ def models_retire(ctx: typer.Context, model_id: ModelIdArgument) -> None:
       datamgr models retire 7
     """
     with reported(ctx) as state:
-        from datamgr import service
+        from datamgr.service import models as models_service
 
-        run = service.retire_model(state.engine(), model_id)
+        run = models_service.retire_model(state.engine(), model_id)
         log.warning(
-            f"models: model {model_id} retired; turbine {run['turbine_id']} has no active model until one is "
+            f"models: model {model_id} retired; turbine {run.turbine_id} has no active model until one is "
             "trained or activated"
         )
 
@@ -941,12 +944,12 @@ def evaluate(
       datamgr evaluate --turbine T03 --by wind-speed -f csv
     """
     with reported(ctx) as state:
-        from datamgr import service
+        from datamgr.service import monitoring as monitoring_service
 
         if by not in (None, "wind-speed"):
             raise UsageError(f"--by {by!r}: the only breakdown is wind-speed")
         check_output(output)
-        report = service.evaluate(
+        report = monitoring_service.evaluate(
             state.engine(),
             state.settings(),
             turbine=turbine,
@@ -990,12 +993,12 @@ def report(
       datamgr report --output report.html --start 2008-07-01
     """
     with reported(ctx) as state:
-        from datamgr import service
         from datamgr.monitoring.report import render_html
+        from datamgr.service import monitoring as monitoring_service
 
         if output.suffix.lower() not in (".html", ".htm"):
             raise UsageError(f"--output {output}: the report is HTML; name a .html file")
-        data = service.report_data(state.engine(), state.settings(), turbine=turbine, start=start, end=end)
+        data = monitoring_service.report_data(state.engine(), state.settings(), turbine=turbine, start=start, end=end)
         try:
             output.parent.mkdir(parents=True, exist_ok=True)
             temporary = output.with_name(f".{output.name}.tmp")
@@ -1047,9 +1050,9 @@ def status(
     """
     state = _state(ctx)
     try:
-        from datamgr import service
+        from datamgr.service import monitoring as monitoring_service
 
-        report = service.status(
+        report = monitoring_service.status(
             state.engine(),
             state.settings(),
             turbine=turbine,
@@ -1073,15 +1076,16 @@ def status(
     raise typer.Exit(int(report.state))
 
 
-def _status_rows(rows: list[dict[str, Any]]) -> Any:
+def _status_rows(rows: list[StatusRow]) -> Any:
     from datamgr.rows import Rows
     from datamgr.timestamps import format_stored_instant
 
-    names = [name for name in rows[0] if name != "lag_s"] if rows else ["turbine_id", "state"]
+    shown = [row.shown() for row in rows]
+    names = list(shown[0]) if shown else ["turbine_id", "state"]
     stamps = {"newest_row", "newest_prediction"}
     values = [
         tuple((None if row[n] is None else format_stored_instant(row[n])) if n in stamps else row[n] for n in names)
-        for row in rows
+        for row in shown
     ]
     return Rows(names, values, frozenset(stamps & set(names)))
 
@@ -1096,10 +1100,10 @@ def turbines_(ctx: typer.Context, fmt: FormatOption = None, output: OutputOption
       datamgr turbines --format csv
     """
     with reported(ctx) as state:
-        from datamgr import service
+        from datamgr.service import reads as reads_service
 
         check_output(output)
-        _show(state, service.list_turbines(state.engine()), fmt, output, "turbines")
+        _show(state, reads_service.list_turbines(state.engine()), fmt, output, "turbines")
 
 
 def main() -> None:

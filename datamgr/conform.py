@@ -262,3 +262,23 @@ def _arrow_numeric(values: pd.Series, decimal: str) -> tuple[pd.Series, pd.Serie
         return None
     as_series = pd.Series(numbers.to_numpy(), index=values.index, dtype="float64")
     return as_series, pd.Series(blank.to_numpy(), index=values.index, dtype=bool)
+
+
+def map_columns(batch: pd.DataFrame, column_map: dict[str, str | None]) -> pd.DataFrame:
+    """Node: vendor column names -> datamgr's (data_manager.column_map); a column mapped to null is dropped."""
+    if not column_map:
+        return batch
+    dropped = [name for name in batch.columns if name in column_map and column_map[name] is None]
+    renamed = {name: target for name in batch.columns if (target := column_map.get(name))}
+    clashes = sorted(set(renamed.values()) & (set(batch.columns) - set(renamed)))
+    if clashes:
+        raise DataValidationError(
+            f"data_manager.column_map maps a column onto {', '.join(clashes)}, which the file also has; "
+            "map only one of them"
+        )
+    return batch.drop(columns=dropped).rename(columns=renamed)
+
+
+def with_turbine(batch: pd.DataFrame, turbine: str) -> pd.DataFrame:
+    """Node: rows of a file without a turbine_id column belong to one turbine."""
+    return batch if TURBINE in batch.columns else batch.assign(**{TURBINE: turbine})

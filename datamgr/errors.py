@@ -59,3 +59,19 @@ class TrainingError(DatamgrError):
 
 class CommittedError(DatamgrError):
     """A failure after the command's transaction committed: the message says what was stored."""
+
+
+class NotFoundError(DatamgrError):
+    """A turbine or model the command names does not exist (exit 1, as every other data error)."""
+
+
+class StrictRefusal(DataValidationError):
+    """`ingest --strict` saw warnings: the transaction is rolled back and the warnings go with the error."""
+
+    def __init__(self, warnings: list[str]) -> None:
+        more = f" (and {len(warnings) - 1} more warning(s))" if len(warnings) > 1 else ""
+        super().__init__(f"--strict: {warnings[0]}{more}; nothing was written")
+        self.warnings = warnings
+
+
+QUARANTINE_HINT = "see `datamgr last-n 100 -t quarantine`"

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TypeAlias
 
 from datamgr.errors import InputFileError, QueryError
-from datamgr.rows import Rows, arrow_to_rows, frame_to_rows, rows_to_frame
+from datamgr.rows import Rows, arrow_to_rows, displayed, frame_to_rows, rows_to_frame
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -168,7 +168,7 @@ def write_file(data: Results, path: Path) -> None:
 
             pq.write_table(data, path)
         elif suffix == ".parquet":
-            (rows_to_frame(data) if isinstance(data, Rows) else data).to_parquet(path, index=False)
+            (rows_to_frame(displayed(data)) if isinstance(data, Rows) else data).to_parquet(path, index=False)
         else:
             with path.open("w", encoding="utf-8", newline="") as handle:
                 write_csv(_rows(data), handle)
@@ -184,7 +184,7 @@ def _is_arrow(data: object) -> bool:
 
 def _rows(data: Results) -> Rows:
     if isinstance(data, Rows):
-        return data
+        return displayed(data)
     return arrow_to_rows(data) if _is_arrow(data) else frame_to_rows(data)
 
 

@@ -1,8 +1,9 @@
-"""Display-ready query results without pandas: what `last-n` prints, so that it starts fast.
+"""Query results as plain Python values, without pandas or pyarrow: what `last-n` reads and every
+command prints, so that `last-n` starts fast.
 
-A `Rows` holds column names and tuples of plain Python values, timestamps already as ISO 8601
-UTC text. DataFrames from the other commands are turned into `Rows` for printing, so that
-there is one printing path.
+A `Rows` holds column names and tuples of plain values; timestamps are aware UTC datetimes as the
+store returns them, or ISO 8601 UTC text once `displayed`. Arrow tables and DataFrames of the other
+commands are turned into `Rows` for printing, so that there is one printing path.
 """
 
 from __future__ import annotations
@@ -23,6 +24,26 @@ class Rows:
 
     def __len__(self) -> int:
         return len(self.rows)
+
+
+def displayed(rows: Rows) -> Rows:
+    """Timestamps as ISO 8601 UTC text (whole seconds), the one form every output shows."""
+    from datetime import datetime
+
+    from datamgr.timestamps import format_instant
+
+    at = [i for i, name in enumerate(rows.columns) if name in rows.timestamp_columns]
+    if not at:
+        return rows
+
+    def text(row: tuple[Any, ...]) -> tuple[Any, ...]:
+        values = list(row)
+        for i in at:
+            if isinstance(values[i], datetime):
+                values[i] = format_instant(values[i])
+        return tuple(values)
+
+    return Rows(rows.columns, [text(row) for row in rows.rows], rows.timestamp_columns)
 
 
 def frame_to_rows(frame: pd.DataFrame) -> Rows:

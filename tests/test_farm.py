@@ -128,7 +128,7 @@ def test_power_is_quarantined_against_each_turbines_rated_power(project: Project
     ]
 
 
-def test_every_read_takes_a_turbine_and_an_unknown_one_is_a_usage_error(initialized: Project, cli: Invoke) -> None:
+def test_every_read_takes_a_turbine_and_an_unknown_one_is_not_found(initialized: Project, cli: Invoke) -> None:
     late = initialized.root / "t02.csv"
     late.write_text("Timestamps,WindSpeed,Power\n2007-10-01 00:00,7,500\n2007-10-01 00:10,8,600\n")
     assert cli("ingest", "--turbine", "T02", late).exit_code == 0
@@ -146,7 +146,7 @@ def test_every_read_takes_a_turbine_and_an_unknown_one_is_a_usage_error(initiali
     for args in (("last-n", "5"), ("range",), ("export", "-o", initialized.root / "x.csv"), ("train",), ("predict",)):
         outcome = cli(*args, "--turbine", "T99")
         assert (outcome.exit_code, outcome.stderr) == (
-            2,
+            1,
             "Error: unknown turbine 'T99'; known: T01, T02 (`datamgr turbines` lists them)\n",
         ), args
     assert initialized.snapshot() == before

@@ -226,7 +226,7 @@ def test_a_worse_retrain_is_registered_but_not_promoted(
     assert project.snapshot() == before
     unknown = cli("models", "activate", "99")
     assert (unknown.exit_code, unknown.stderr) == (
-        2,
+        1,
         "Error: no model with id 99; `datamgr models` lists the trained ones\n",
     )
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from datamgr.columns import TIMESTAMP
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -131,3 +133,27 @@ def evaluate_by_wind_speed(joined: pd.DataFrame, width: float = 1.0) -> pd.DataF
             }
         )
     return pd.DataFrame(rows, columns=BIN_COLUMNS)
+
+
+def windows_in_range(windows: pd.DataFrame, start: datetime | None, end: datetime | None) -> pd.DataFrame:
+    """The windows that overlap [start, end] (either bound open)."""
+    import pandas as pd
+
+    kept = pd.Series(True, index=windows.index)
+    if start is not None:
+        kept &= windows["window_end"] > pd.Timestamp(start)
+    if end is not None:
+        kept &= windows["window_start"] <= pd.Timestamp(end)
+    return windows[kept].reset_index(drop=True)
+
+
+def readings_in_range(readings: pd.DataFrame, start: datetime | None, end: datetime | None) -> pd.DataFrame:
+    """The joined rows with start <= Timestamps <= end (either bound open)."""
+    import pandas as pd
+
+    chosen = readings
+    if start is not None:
+        chosen = chosen[chosen[TIMESTAMP] >= pd.Timestamp(start)]
+    if end is not None:
+        chosen = chosen[chosen[TIMESTAMP] <= pd.Timestamp(end)]
+    return chosen.reset_index(drop=True)

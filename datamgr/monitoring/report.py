@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+    from datamgr.monitoring.status import StatusRow
+
 
 @dataclass(frozen=True)
 class ReportData:
@@ -46,7 +48,7 @@ class ReportData:
     curves: dict[tuple[str, int], pd.DataFrame]
     windows: pd.DataFrame
     bins: pd.DataFrame
-    status: list[dict[str, Any]] = field(default_factory=list)
+    status: list[StatusRow] = field(default_factory=list)
     overall: str = "UNKNOWN"
 
 
@@ -223,7 +225,7 @@ def _turbines(data: ReportData) -> list[str]:
     for frame in (data.readings, data.windows, data.bins):
         if len(frame) and "turbine_id" in frame.columns:
             others.update(str(t) for t in frame["turbine_id"].unique())
-    others.update(str(row["turbine_id"]) for row in data.status if "turbine_id" in row)
+    others.update(row.turbine_id for row in data.status)
     return seen + sorted(others - set(seen))
 
 
@@ -294,7 +296,7 @@ def _status_section(data: ReportData) -> list[str]:
         '<p class="caption">Freshness of each turbine\'s data and predictions, as <code>datamgr status</code> '
         "reports it (OK, WARNING past warn-after, CRITICAL past error-after or never reported).</p>"
     )
-    out.append(_table(STATUS_COLUMNS, data.status))
+    out.append(_table(STATUS_COLUMNS, [row.shown() for row in data.status]))
     return out
 
 
@@ -550,3 +552,12 @@ def _windows_plot(windows: pd.DataFrame, turbine: str) -> Figure:
     ax.set_title(f"Turbine {turbine}: MAE per evaluation window")
     ax.legend(loc="upper left", fontsize="small")
     return figure
+
+
+def curve_points(stored: dict[str, Any]) -> pd.DataFrame:
+    """A binned power curve as model_runs.metrics keeps it, as points at each bin's centre."""
+    import numpy as np
+    import pandas as pd
+
+    centres = (np.asarray(stored["bins"], dtype="float64") + 0.5) * float(stored["width"])
+    return pd.DataFrame({"wind_speed": centres, "baseline_power": np.asarray(stored["means"], dtype="float64")})

@@ -1,16 +1,13 @@
-"""Inference: the newest rows -> their timestamps -> features -> predictions, saved with their model id."""
+"""Inference: the newest rows -> their timestamps -> features -> predictions in the predictions
+table's shape (the service saves them: save_predictions_to_db)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection
-
+from datamgr.columns import TIMESTAMP, TURBINE
 from datamgr.pipelines.features import FEATURES, build_features
-from datamgr.store import repository
-from datamgr.store.repository import UpsertCounts
-from datamgr.store.schema import TIMESTAMP, TURBINE, predictions
 
 if TYPE_CHECKING:
     import numpy as np
@@ -62,8 +59,3 @@ def prediction_frame(
             "created_at": pd.Series([pd.Timestamp(created_at)] * len(timestamps), dtype="datetime64[ns, UTC]"),
         }
     )
-
-
-def save_predictions_to_db(connection: Connection, frame: pd.DataFrame) -> UpsertCounts:
-    """Node: upsert on (model_id, turbine_id, Timestamps): predicting the same rows again updates, never duplicates."""
-    return repository.upsert_frames(connection, predictions, [frame])

@@ -203,3 +203,9 @@ def value_columns(table: Table) -> list[str]:
     """The columns that are not part of the table's upsert key."""
     key = TIME_SERIES_KEYS[table.name]
     return [column.name for column in table.columns if column.name not in key]
+
+
+def chronological(table: Table) -> list[Column[Any]]:
+    """One turbine's rows in time order: Timestamps, then the rest of the key (model_id for predictions)."""
+    key = TIME_SERIES_KEYS[table.name]
+    return [table.c[TIMESTAMP], *(table.c[k] for k in key if k not in (TURBINE, TIMESTAMP))]

@@ -32,20 +32,18 @@ from sqlalchemy import BigInteger, Column, Connection, Index, Integer, MetaData,
 
 from datamgr.errors import DatabaseError
 from datamgr.store.bulk.plan import FileSpans, plan_batch
+from datamgr.store.bulk.staging import ROW, SEQ
 from datamgr.store.engine import AFTER_TRANSACTION, sqlite_path
 from datamgr.store.schema import TIMESTAMP, TURBINE
+from datamgr.store.snapshot import stored_type
+from datamgr.store.upsert import UpsertCounts, compared_columns, index_labels, kept_under_blanks, on_conflict, totals
 from datamgr.timestamps import to_epoch_seconds
 
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-    from datamgr.store.repository import UpsertCounts
-
 log = logging.getLogger(__name__)
-
-SEQ = "_seq"
-ROW = "_row"
 _STAGING_TABLE = "staging"
 
 
@@ -54,7 +52,7 @@ def usable(connection: Connection) -> bool:
     transactions, and a free ATTACH slot (SQLite allows a handful of attached files per connection)."""
     import sqlite3
 
-    database = sqlite_path(connection.engine.url) if connection.dialect.name == "sqlite" else None
+    database = sqlite_path(connection.engine.url)
     if database is None or not os.access(database.parent, os.W_OK):
         return False  # no file, or no room for a scratch file beside it (a read-only folder)
     if AFTER_TRANSACTION not in connection.info:
@@ -69,8 +67,6 @@ def usable(connection: Connection) -> bool:
 
 def upsert(connection: Connection, table: Table, frames: Iterable[pd.DataFrame], replace_blanks: bool) -> UpsertCounts:
     """Upsert conformed batches of a (turbine_id, Timestamps)-keyed table, in the caller's transaction."""
-    from datamgr.store.repository import UpsertCounts, totals
-
     database = sqlite_path(connection.engine.url)
     assert database is not None  # usable() said so
     _remove_leftovers(database)
@@ -190,12 +186,9 @@ def _staged_batch(frame: pd.DataFrame, table: Table, staged: int, spans: FileSpa
     import numpy as np
     import pyarrow as pa
 
-    from datamgr.store.arrow_reads import stored_type
-    from datamgr.store.repository import _index_labels
-
     n = len(frame)
     seconds = to_epoch_seconds(frame[TIMESTAMP]).to_numpy()
-    labels = np.asarray(_index_labels(frame))
+    labels = np.asarray(index_labels(frame))
     plan = plan_batch(frame[TURBINE], seconds, labels)
     spans.add(plan)
     blanks.update(_turbines_with_blanks(frame, table))
@@ -214,8 +207,6 @@ def _staged_batch(frame: pd.DataFrame, table: Table, staged: int, spans: FileSpa
 
 def _turbines_with_blanks(frame: pd.DataFrame, table: Table) -> set[str]:
     """The turbines of the batch that have a blank in a compared column (only theirs need counting)."""
-    from datamgr.store.repository import compared_columns
-
     compared = compared_columns(table, list(frame.columns))
     if not compared:
         return set()
@@ -257,7 +248,7 @@ def _merge_turbine(
 
     Unindexed, the staging holds one turbine whose batches were each staged in key order: it is
     merged in staged order, without a sort."""
-    from datamgr.store.repository import UpsertCounts, _dialect_insert, _on_conflict
+    from sqlalchemy.dialects.sqlite import insert
 
     low, high = spans.bounds(turbine)
     stamp = table.c[TIMESTAMP]
@@ -269,9 +260,7 @@ def _merge_turbine(
     rows = select(*(staging.c[c] for c in columns)).where(mine)
     if indexed:
         rows = rows.order_by(staging.c[TIMESTAMP])
-    merge = _on_conflict(
-        _dialect_insert(connection)(table).from_select(columns, rows), table, columns, replace_blanks=replace_blanks
-    )
+    merge = on_conflict(insert(table).from_select(columns, rows), table, columns, replace_blanks=replace_blanks)
     changed = connection.execute(merge).rowcount
     inserted = connection.execute(in_range).scalar_one() - before
     read, duplicates = spans.read[turbine], spans.duplicates[turbine]
@@ -295,8 +284,6 @@ def _stored_under_blanks(connection: Connection, table: Table, staging: Table, c
     """How many stored values sit where this turbine's staged rows are blank (the merge keeps them).
 
     Only staged rows with a blank are looked up in the table."""
-    from datamgr.store.repository import compared_columns, kept_under_blanks
-
     compared = compared_columns(table, columns)
     s, t = staging, table
     on_key = and_(t.c[TURBINE] == s.c[TURBINE], t.c[TIMESTAMP] == s.c[TIMESTAMP])

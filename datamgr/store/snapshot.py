@@ -1,8 +1,8 @@
 """Columnar reads of a SQLite file through ADBC: Arrow columns, never one Python object per value.
 
-`range`, `export` and the training load read a SQLite file with the ADBC SQLite driver's
-`fetch_arrow_table`. Every other store (PostgreSQL, in-memory SQLite) keeps the SQLAlchemy path,
-`repository.between`. Two properties of the driver shape this module:
+`range`, `export` and the training load read a SQLite file with the ADBC SQLite driver
+(store/reads.py chooses). Every other store (PostgreSQL, in-memory SQLite) keeps the SQLAlchemy
+path, `reads.between`. Two properties of the driver shape this module:
 
 1. **Type inference per batch.** The driver types each column from the first batch of rows it
    reads and fails on a later batch that disagrees ("expected INT64 but got DOUBLE"): a sensor
@@ -39,12 +39,10 @@ from sqlalchemy import Column, Connection, Engine, Integer, Select, event, func,
 from sqlalchemy.pool import QueuePool
 
 from datamgr.errors import DatabaseError, TimeoutExpiredError
-from datamgr.store import repository
 from datamgr.store.engine import lock_timeout_s, read_connection, sqlite_path
-from datamgr.store.schema import TIMESTAMP, TURBINE, UtcTimestamp
+from datamgr.store.schema import TIMESTAMP, TURBINE, UtcTimestamp, chronological
 
 if TYPE_CHECKING:
-    import pandas as pd
     import pyarrow as pa
     from sqlalchemy import Table
 
@@ -190,7 +188,7 @@ class Snapshot:
     def between(
         self, table: Table, start: datetime | None, end: datetime | None, turbine_ids: Sequence[str] | None
     ) -> pa.Table:
-        """What `repository.between` returns, as an Arrow table: rows with start <= Timestamps <= end
+        """What `reads.between` returns: rows with start <= Timestamps <= end
         (either bound may be open) of the turbines asked for (None: every turbine), by turbine and then
         oldest first; timestamps as timestamp[ns, UTC], sensors float64."""
         import pyarrow as pa
@@ -207,7 +205,7 @@ class Snapshot:
     ) -> Iterator[pa.Table]:
         """One turbine's rows in key order, page_rows at a time: each page starts after the last
         key of the one before (an index seek, not an offset), and is cast to the stored schema."""
-        names = [column.name for column in repository.chronological(table)]
+        names = [column.name for column in chronological(table)]
         order = [type_coerce(table.c[TIMESTAMP], Integer), *(table.c[name] for name in names[1:])]
         stamp = order[0]
         after: list[Any] | None = None
@@ -283,26 +281,3 @@ def _with_instants(table: Table, rows: pa.Table) -> pa.Table:
             instants = seconds.cast(pa.timestamp("ns", tz="UTC"))
             rows = rows.set_column(at, rows.schema.field(at).with_type(instants.type), instants)
     return rows
-
-
-def between(
-    source: Connection | Snapshot,
-    table: Table,
-    start: datetime | None,
-    end: datetime | None,
-    turbine_ids: Sequence[str] | None,
-) -> pa.Table | pd.DataFrame:
-    """Rows between start and end from either source: Arrow from a snapshot, a DataFrame from SQLAlchemy."""
-    if isinstance(source, Snapshot):
-        return source.between(table, start, end, turbine_ids)
-    return repository.between(source, table, start, end, turbine_ids)
-
-
-def to_frame(rows: pa.Table | pd.DataFrame) -> pd.DataFrame:
-    """A DataFrame exactly as `repository.read_frame` makes it (integers as nullable Int64)."""
-    import pandas as pd
-    import pyarrow as pa
-
-    if isinstance(rows, pd.DataFrame):
-        return rows
-    return rows.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
