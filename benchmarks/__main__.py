@@ -15,6 +15,7 @@ load), every contender reading the same file into the same freshly migrated data
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import platform
 import shutil
@@ -37,10 +38,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from datamgr.sample_data import generate, generate_farm
-from datamgr.store import repository
+from datamgr.store import reads, registry
 from datamgr.store.engine import make_engine, read_connection, write_transaction
 from datamgr.store.migrate import upgrade_to_head
 from datamgr.store.schema import SENSOR_COLUMNS, raw_data
+from datamgr.store.turbines import known_turbines
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -512,7 +514,7 @@ def last_n_latency(db: Path, turbine: str) -> float:
         times = []
         for _ in range(200):
             began = time.perf_counter()
-            assert len(repository.last_n_rows(connection, raw_data, 32, [turbine]).rows) == 32
+            assert len(reads.newest_rows(connection, raw_data, 32, [turbine]).rows) == 32
             times.append(time.perf_counter() - began)
     engine.dispose()
     return statistics.median(times)
@@ -523,12 +525,12 @@ def share_model(db: Path, turbine: str) -> None:
     so that predict has a model for each without training them all."""
     engine = make_engine(f"sqlite:///{db}")
     with write_transaction(engine) as connection:
-        run = repository.active_model_run(connection, turbine)
+        run = registry.active_model_run(connection, turbine)
         assert run is not None, f"{turbine} has no model"
-        for other in repository.known_turbines(connection):
+        for other in known_turbines(connection):
             if other != turbine:
-                values = {k: v for k, v in run.items() if k != "id"} | {"turbine_id": other}
-                repository.set_active(connection, repository.insert_model_run(connection, values), other)
+                copy = dataclasses.replace(run, turbine_id=other)
+                registry.set_active(connection, registry.insert_model_run(connection, copy), other)
     engine.dispose()
 
 

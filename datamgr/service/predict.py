@@ -214,7 +214,8 @@ def predict_range(
             stored = ", ".join(f"{item.turbine_id} (model {item.model_id})" for item in done)
             raise CommittedError(
                 f"predict {turbine_id}: {describe_briefly(exc)}; the predictions of {stored} were stored and "
-                f"committed, {turbine_id} and the turbines after it were not; run the same command again to finish"
+                f"committed; {turbine_id} and the turbines after it were not: fix the cause and run the same "
+                "command again (stored predictions are left as they are)"
             ) from exc
         done.append(turbine_prediction(run, counts, blank))
     return PredictReport(no_predictions(), done, without_model, {})
