@@ -16,7 +16,7 @@ from uuid import uuid4
 
 from sqlalchemy import Connection, Engine, Table
 
-from datamgr.errors import DatamgrError, DataValidationError, ModelError, QueryError, TrainingError
+from datamgr.errors import DatamgrError, DataValidationError, ModelError, QueryError, StrictRefusal, TrainingError
 from datamgr.rows import Rows
 from datamgr.settings import MAX_INT, Settings
 from datamgr.store import arrow_reads, repository
@@ -92,15 +92,6 @@ def _first(shown: list[str], total: int, limit: int = SHOWN) -> str:
     """`a, b, c and 4 more`."""
     more = total - min(len(shown), limit)
     return ", ".join(shown[:limit]) + (f" and {more} more" if more > 0 else "")
-
-
-class StrictRefusal(DataValidationError):
-    """`ingest --strict` saw warnings: the transaction is rolled back and the warnings go with the error."""
-
-    def __init__(self, warnings: list[str]) -> None:
-        more = f" (and {len(warnings) - 1} more warning(s))" if len(warnings) > 1 else ""
-        super().__init__(f"--strict: {warnings[0]}{more}; nothing was written")
-        self.warnings = warnings
 
 
 @dataclass(frozen=True)
