@@ -1,4 +1,6 @@
-"""The datamgr command line: parse options, call one service function, render, map errors to exit codes.
+"""The datamgr commands: each parses its options, calls one service function and renders what it returns.
+
+Options are declared in cli_args, the error path is in cli_context, the wording of each line in messages.
 
 Exit codes: 0 success; 1 a data, database or runtime error (one `Error: …` line on stderr);
 2 a usage error (unknown option, missing or malformed argument), found before any work;
@@ -7,79 +9,23 @@ Exit codes: 0 success; 1 a data, database or runtime error (one `Error: …` lin
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import sys
-import time
-import traceback
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
-from typer.core import TyperGroup
 
-from datamgr import __version__
-from datamgr.errors import CommittedError, DatamgrError, InputFileError, StrictRefusal, UsageError
+from datamgr import cli_args as opts
+from datamgr import errors, messages
+from datamgr.cli_context import State, emit, progress, reported, show, stages
+from datamgr.errors import CommittedError, UsageError
+from datamgr.logs import LogFormat, configure_logging
 from datamgr.render import OutputFormat, check_output
-from datamgr.timestamps import format_instant
-
-if TYPE_CHECKING:
-    from sqlalchemy import Engine
-
-    from datamgr.monitoring.status import StatusRow
-    from datamgr.service.models import TrainedModel
-    from datamgr.settings import Settings
-    from datamgr.store.upsert import UpsertCounts
 
 log = logging.getLogger("datamgr")
 
-EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for `cat big | head`
-# Global options, accepted after the command too (`datamgr ingest --quiet f`).
-GLOBAL_FLAGS = frozenset({"--quiet", "-q", "--verbose", "-v"})
-GLOBAL_WITH_VALUE = frozenset({"--config", "--db-url", "--log-format"})
-QUARANTINE_HINT = "see `datamgr last-n 100 -t quarantine`"
-
-
-def hoist_global_options(args: Sequence[str]) -> list[str]:
-    """Move global options written after the command to before it, where Click looks for them.
-
-    `datamgr ingest --quiet f` becomes `datamgr --quiet ingest f`; everything after `--` stays put.
-    """
-    position = 0
-    while position < len(args) and args[position].startswith("-"):
-        position += 2 if args[position] in GLOBAL_WITH_VALUE else 1
-    if position >= len(args):
-        return list(args)
-    hoisted: list[str] = []
-    kept: list[str] = []
-    rest = iter(args[position + 1 :])
-    for arg in rest:
-        if arg == "--":
-            kept += [arg, *rest]
-        elif arg in GLOBAL_FLAGS or arg.split("=", 1)[0] in GLOBAL_WITH_VALUE:
-            hoisted.append(arg)
-            if arg in GLOBAL_WITH_VALUE:
-                hoisted.append(next(rest, ""))
-        else:
-            kept.append(arg)
-    return [*args[:position], *hoisted, args[position], *kept]
-
-
-class DatamgrGroup(TyperGroup):
-    """The top-level command: global options may come before or after the subcommand."""
-
-    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        return super().parse_args(ctx, hoist_global_options(args))
-
-
 app = typer.Typer(
     name="datamgr",
-    cls=DatamgrGroup,
+    cls=opts.DatamgrGroup,
     context_settings={"help_option_names": ["-h", "--help"]},
     no_args_is_help=True,
     add_completion=False,
@@ -88,192 +34,15 @@ app = typer.Typer(
 )
 
 
-class LogFormat(StrEnum):
-    text = "text"
-    json = "json"
-
-
-class JsonLines(logging.Formatter):
-    """One JSON object per log line, for log shippers: time (UTC), level, message."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.created))
-        return json.dumps({"time": stamp, "level": record.levelname, "message": record.getMessage()})
-
-
-@dataclass
-class State:
-    """What the global options say, and the one engine and settings of this process."""
-
-    config: Path | None = None
-    config_from_env: bool = False  # --config's value is DATAMGR_CONFIG's
-    db_url: str | None = None
-    quiet: bool = False
-    verbose: bool = False
-    log_format: LogFormat = LogFormat.text
-    _settings: Settings | None = field(default=None, repr=False)
-    _engine: Engine | None = field(default=None, repr=False)
-
-    def settings(self) -> Settings:
-        if self._settings is None:
-            from datamgr.settings import load_settings
-
-            self._settings = load_settings(self.config, config_from_env=self.config_from_env, db_url=self.db_url)
-        return self._settings
-
-    def engine(self) -> Engine:
-        """The engine; it connects on first use, so arguments are all checked before that."""
-        if self._engine is None:
-            from datamgr.store.engine import make_engine
-
-            settings = self.settings()
-            self._engine = make_engine(
-                settings.database_url,
-                connect_timeout_s=settings.data_manager.connect_timeout_s,
-                lock_timeout_s=settings.data_manager.lock_timeout_s,
-            )
-        return self._engine
-
-    @property
-    def interactive(self) -> bool:
-        """Progress bars and colour only for a person at a terminal."""
-        return not self.quiet and sys.stderr.isatty()
-
-
-def _state(ctx: typer.Context) -> State:
-    state = ctx.find_object(State)
-    return state if state is not None else State()
-
-
-def _configure_logging(state: State) -> None:
-    """Plain, timestamped lines on stderr when not on a terminal (cron, pipes); bare messages on one."""
-    handler = logging.StreamHandler(sys.stderr)
-    if state.log_format is LogFormat.json:
-        handler.setFormatter(JsonLines())
-    elif sys.stderr.isatty():
-        handler.setFormatter(logging.Formatter("%(message)s"))
-    else:
-        formatter = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%SZ")
-        formatter.converter = time.gmtime
-        handler.setFormatter(formatter)
-    log.handlers[:] = [handler]
-    log.propagate = False
-    log.setLevel(logging.DEBUG if state.verbose else logging.WARNING if state.quiet else logging.INFO)
-
-
-def _fail(state: State, message: str, exc: BaseException | None = None, code: int = 1) -> NoReturn:
-    if state.verbose and exc is not None:
-        traceback.print_exception(exc, file=sys.stderr)
-    one_line = " ".join(message.split())
-    if state.log_format is LogFormat.json:
-        record = logging.LogRecord("datamgr", logging.ERROR, "", 0, one_line, None, None)
-        typer.echo(JsonLines().format(record), err=True)
-    else:
-        typer.echo(f"Error: {one_line}", err=True)
-    raise typer.Exit(code)
-
-
-@contextmanager
-def reported(ctx: typer.Context) -> Iterator[State]:
-    """Run a command body, turning every failure into one `Error:` line and an exit code."""
-    state = _state(ctx)
-    try:
-        yield state
-        sys.stdout.flush()  # a closed pipe shows here for output still in the buffer
-    except typer.Exit:
-        raise
-    except BrokenPipeError:
-        _stdout_gone()
-    except DatamgrError as exc:
-        _fail(state, str(exc), exc, code=exc.exit_code)
-    except KeyboardInterrupt as exc:
-        _fail(
-            state,
-            "interrupted; the transaction was rolled back and nothing was written",
-            exc,
-            code=130,
-        )
-    except Exception as exc:
-        _fail(state, _describe_unexpected(exc, state), exc)
-
-
-def _stdout_gone() -> NoReturn:
-    """The reader of stdout went away (`datamgr last-n 5000 | head -1`): stop quietly with 141, as
-    `cat` would, and point stdout at /dev/null so that Python's final flush cannot complain."""
-    with suppress(OSError, ValueError, AttributeError):
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    raise typer.Exit(EXIT_BROKEN_PIPE)
-
-
-def _describe_unexpected(exc: Exception, state: State) -> str:
-    from sqlalchemy.exc import DBAPIError
-
-    where = state._settings.database_url if state._settings else "the database"
-    driver_error = exc.orig if isinstance(exc, DBAPIError) else exc
-    # Errors of the drivers themselves (bulk paths use the driver's cursor directly) are database errors too.
-    if isinstance(exc, DBAPIError) or type(exc).__module__.split(".")[0] in ("sqlite3", "psycopg"):
-        lines = str(driver_error).strip().splitlines()
-        original = lines[0] if lines else type(driver_error).__name__
-        return f"database {_safe_url(where)}: {original}{HINTS.get(original, '')}"
-    hint = "" if state.verbose else " (run with --verbose for the traceback)"
-    return f"unexpected {type(exc).__name__}: {exc}{hint}"
-
-
-HINTS = {
-    "unable to open database file": "; check that its folder exists and is writable",
-    "attempt to write a readonly database": "; check the file's permissions",
-    "database is locked": "; another writer held the lock longer than data_manager.lock_timeout_s; try again",
-}
-
-
-def _safe_url(url: str) -> str:
-    """A URL fit for an error message: never the password."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return "the database"
-
-
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"datamgr {__version__}")
-        raise typer.Exit()
-
-
 @app.callback()
 def main_options(
     ctx: typer.Context,
-    config: Annotated[
-        Path | None,
-        typer.Option(
-            "--config",
-            envvar="DATAMGR_CONFIG",
-            help="Config file; its relative paths are taken from its project folder "
-            "[default: config/parameters.yml, when there is one].",
-        ),
-    ] = None,
-    db_url: Annotated[
-        str | None,
-        typer.Option(
-            "--db-url",
-            envvar="DATAMGR_DB_URL",
-            help="SQLAlchemy URL of the database, e.g. postgresql+psycopg://user@host/scada; "
-            "wins over DATAMGR_DB_URL and the config file [default: SQLite at data_manager.db_path].",
-        ),
-    ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors and warnings on stderr.")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging; tracebacks on errors.")] = False,
-    log_format: Annotated[
-        LogFormat,
-        typer.Option("--log-format", envvar="DATAMGR_LOG_FORMAT", help="Log lines on stderr as text or JSON objects."),
-    ] = LogFormat.text,
-    version: Annotated[
-        bool,
-        typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
-    ] = False,
+    config: opts.ConfigOption = None,
+    db_url: opts.DbUrlOption = None,
+    quiet: opts.QuietOption = False,
+    verbose: opts.VerboseOption = False,
+    log_format: opts.LogFormatOption = LogFormat.text,
+    version: opts.VersionOption = False,
 ) -> None:
     """Keep a wind turbine's 10-minute SCADA history in a database and run a power model against it.
 
@@ -300,58 +69,11 @@ def main_options(
         log_format=log_format,
     )
     ctx.obj = state
-    _configure_logging(state)
-
-
-TableOption = Annotated[
-    str | None,
-    typer.Option(
-        "--table",
-        "-t",
-        help="Table: raw_data, predictions (or quarantine to read) [default: data_manager.raw_data_table_name].",
-    ),
-]
-FormatOption = Annotated[
-    OutputFormat | None,
-    typer.Option("--format", "-f", help="Output format [default: table on a terminal, csv otherwise]."),
-]
-StartOption = Annotated[
-    str | None, typer.Option("--start", "-s", help="First timestamp, inclusive [default: training_pipeline's].")
-]
-EndOption = Annotated[
-    str | None,
-    typer.Option(
-        "--end",
-        "-e",
-        help="Last timestamp, inclusive [default: the newest row with --start alone, else training_pipeline's].",
-    ),
-]
-TurbineOption = Annotated[
-    str | None,
-    typer.Option("--turbine", "-T", help="Only this turbine [default: every turbine].", show_default=False),
-]
-OutputOption = Annotated[
-    Path | None,
-    typer.Option("--output", "-o", help="Write to this .parquet or .csv file instead of stdout."),
-]
-
-
-def _show(state: State, frame: Any, fmt: OutputFormat | None, output: Path | None, title: str) -> None:
-    from datamgr.render import render
-
-    note = render(frame, fmt=fmt, output=output, title=title)
-    if note:
-        log.info(note)
+    configure_logging(log_format, quiet=quiet, verbose=verbose)
 
 
 @app.command("init-db")
-def init_db(
-    ctx: typer.Context,
-    no_history: Annotated[
-        bool,
-        typer.Option("--no-history", help="Create the schema only; do not load the history file."),
-    ] = False,
-) -> None:
+def init_db(ctx: typer.Context, no_history: opts.NoHistoryOption = False) -> None:
     """Create the database (and its folder), migrate it to the current schema and load the history.
 
     The history file (data_manager.history_data_path) is read only to fill an empty raw_data,
@@ -367,92 +89,20 @@ def init_db(
         from datamgr.service import ingest as ingest_service
 
         report = ingest_service.init_db(state.engine(), state.settings(), load_history=not no_history)
-        migrated = (
-            f"schema at {report.revision_after}"
-            if report.revision_before == report.revision_after
-            else f"schema migrated {report.revision_before or 'empty'} -> {report.revision_after}"
-        )
-        level = logging.INFO
-        if report.history is not None:
-            loaded = f"loaded {report.history.inserted} rows from {report.history_path}"
-            if report.history.duplicates:
-                loaded += f", {report.history.duplicates} duplicate timestamps collapsed to the last"
-            if report.history.quarantined:
-                loaded += f", {report.history.quarantined} rows quarantined for impossible values ({QUARANTINE_HINT})"
-                level = logging.WARNING
-        else:
-            loaded = f"history not loaded: {report.skipped_reason}"
-        log.log(level, f"init-db: {migrated}; {loaded}; raw_data holds {report.raw_rows} rows")
-
-
-def _delimiter(value: str | None) -> str | None:
-    """--delimiter: one character; `tab` or `\\t` for a tab."""
-    if value is None:
-        return None
-    value = "\t" if value in ("tab", "\\t") else value
-    if len(value) != 1 or value in ('"', "\n", "\r"):
-        raise typer.BadParameter(f"{value!r} is not one character; use , ; tab or another single character")
-    return value
-
-
-def _decimal(value: str | None) -> str | None:
-    if value is not None and value not in (".", ","):
-        raise typer.BadParameter(f"{value!r}: the decimal separator is . or ,")
-    return value
+        emit(messages.init_db(report))
 
 
 @app.command()
 def ingest(
     ctx: typer.Context,
-    files: Annotated[list[Path], typer.Argument(help="Parquet or CSV files to upsert.", show_default=False)],
-    table: TableOption = None,
-    ignore_unknown_columns: Annotated[
-        bool,
-        typer.Option(
-            "--ignore-unknown-columns",
-            help="Skip columns the table does not have instead of failing (each is named in a WARNING).",
-        ),
-    ] = False,
-    strict: Annotated[
-        bool,
-        typer.Option(
-            "--strict",
-            help="Fail (exit 1, nothing written) on any warning: quarantined rows, duplicate timestamps, "
-            "a file without rows, ignored columns.",
-        ),
-    ] = False,
-    replace_blanks: Annotated[
-        bool,
-        typer.Option(
-            "--replace-blanks",
-            help="Let blank values overwrite stored ones (by default a blank keeps the stored value).",
-        ),
-    ] = False,
-    delimiter: Annotated[
-        str | None,
-        typer.Option(
-            "--delimiter",
-            callback=_delimiter,
-            help="CSV delimiter, one character (tab: 'tab') [default: detected among , ; tab].",
-        ),
-    ] = None,
-    decimal: Annotated[
-        str | None,
-        typer.Option(
-            "--decimal",
-            callback=_decimal,
-            help="CSV decimal separator, . or , [default: detected; , only when the delimiter is not ,].",
-        ),
-    ] = None,
-    turbine: Annotated[
-        str | None,
-        typer.Option(
-            "--turbine",
-            "-T",
-            help="Turbine of files without a turbine_id column [default: data_manager.default_turbine_id].",
-            show_default=False,
-        ),
-    ] = None,
+    files: opts.FilesArgument,
+    table: opts.TableOption = None,
+    ignore_unknown_columns: opts.IgnoreUnknownOption = False,
+    strict: opts.StrictOption = False,
+    replace_blanks: opts.ReplaceBlanksOption = False,
+    delimiter: opts.DelimiterOption = None,
+    decimal: opts.DecimalOption = None,
+    turbine: opts.FileTurbineOption = None,
 ) -> None:
     """Upsert Parquet or CSV files into a table, keyed on (turbine_id, Timestamps), in one transaction.
 
@@ -481,7 +131,7 @@ def ingest(
 
         settings = state.settings()
         try:
-            with _progress(state, "ingest", lambda: ingest_service.total_rows(files)) as advance:
+            with progress(state, "ingest", lambda: ingest_service.total_rows(files)) as advance:
                 report = ingest_service.ingest_files(
                     state.engine(),
                     settings,
@@ -495,61 +145,20 @@ def ingest(
                     progress=advance,
                     turbine=turbine,
                 )
-        except StrictRefusal as refusal:
-            for line in refusal.warnings:
-                log.warning(line)
+        except errors.StrictRefusal as refusal:
+            emit(*(messages.warning(line) for line in refusal.warnings))
             raise
-        for item in report.files:
-            for line in item.warnings(report.table):
-                log.warning(line)
-            log.info(f"ingest {item.path} -> {report.table}: {_counts(item.counts)}")
-            if len(item.counts.per_turbine) > 1:
-                for turbine_id, counts in item.counts.per_turbine:
-                    log.info(f"ingest {item.path} -> {report.table}: {turbine_id}: {_counts(counts)}")
-        if len(report.files) > 1:
-            log.info(f"ingest total -> {report.table}: {_counts(report.total)}")
-
-
-def _counts(counts: UpsertCounts) -> str:
-    text = (
-        f"{counts.rows_read} rows read, {counts.inserted} inserted, "
-        f"{counts.updated} updated, {counts.unchanged} unchanged"
-    )
-    if counts.duplicates:
-        text += f", {counts.duplicates} duplicate timestamps collapsed to the last"
-    if counts.quarantined:
-        text += f", {counts.quarantined} quarantined for impossible values (see `datamgr last-n 100 -t quarantine`)"
-    if counts.blanks_kept:
-        text += f", {counts.blanks_kept} stored values kept where the file was blank"
-    if counts.off_grid:
-        text += f", {counts.off_grid} timestamps off the 10-minute grid"
-    return text
-
-
-@contextmanager
-def _progress(state: State, label: str, total: Callable[[], int | None]) -> Iterator[Any]:
-    """A rich progress bar on a terminal; a no-op under cron, in pipes and with --quiet.
-
-    The total is asked for only when a bar is shown: it costs a look into every file.
-    """
-    if not state.interactive:
-        yield None
-        return
-    from rich.progress import Progress
-
-    with Progress(transient=True) as progress:
-        task = progress.add_task(label, total=total())
-        yield lambda rows: progress.advance(task, rows)
+        emit(*messages.ingest(report))
 
 
 @app.command("last-n")
 def last_n(
     ctx: typer.Context,
-    n: Annotated[int, typer.Argument(help="How many of the newest rows (of each turbine).", show_default=False)],
-    table: TableOption = None,
-    turbine: TurbineOption = None,
-    fmt: FormatOption = None,
-    output: OutputOption = None,
+    n: opts.CountArgument,
+    table: opts.TableOption = None,
+    turbine: opts.TurbineOption = None,
+    fmt: opts.FormatOption = None,
+    output: opts.OutputOption = None,
 ) -> None:
     """Print the N newest rows of each turbine (or of one), by turbine and then oldest first.
 
@@ -564,18 +173,18 @@ def last_n(
 
         check_output(output)
         frame = reads_service.last_n(state.engine(), state.settings(), n, table_name=table, turbine=turbine)
-        _show(state, frame, fmt, output, f"last {n} rows")
+        show(frame, fmt, output, f"last {n} rows")
 
 
 @app.command("range")
 def range_(
     ctx: typer.Context,
-    start: StartOption = None,
-    end: EndOption = None,
-    table: TableOption = None,
-    turbine: TurbineOption = None,
-    fmt: FormatOption = None,
-    output: OutputOption = None,
+    start: opts.StartOption = None,
+    end: opts.EndOption = None,
+    table: opts.TableOption = None,
+    turbine: opts.TurbineOption = None,
+    fmt: opts.FormatOption = None,
+    output: opts.OutputOption = None,
 ) -> None:
     """Print the rows between two timestamps, both inclusive, by turbine and then oldest first.
 
@@ -595,18 +204,15 @@ def range_(
         frame = reads_service.time_range(
             state.engine(), state.settings(), start, end, table_name=table, turbine=turbine
         )
-        _show(state, frame, fmt, output, "rows in range")
+        show(frame, fmt, output, "rows in range")
 
 
 @app.command()
 def export(
     ctx: typer.Context,
-    table: TableOption = None,
-    turbine: TurbineOption = None,
-    output: Annotated[
-        Path | None,
-        typer.Option("--output", "-o", help="Target .parquet or .csv [default: data_manager.prod_data_path]."),
-    ] = None,
+    table: opts.TableOption = None,
+    turbine: opts.TurbineOption = None,
+    output: opts.ExportOutputOption = None,
 ) -> None:
     """Write a whole table to a file: a snapshot of the production store.
 
@@ -622,28 +228,15 @@ def export(
         target = output or settings.data_manager.prod_data_path
         check_output(target)
         frame = reads_service.export_table(state.engine(), settings, table_name=table, turbine=turbine)
-        _show(state, frame, None, target, "export")
+        show(frame, None, target, "export")
 
 
 @app.command("sample-data")
 def sample_data(
     ctx: typer.Context,
-    seed: Annotated[
-        int, typer.Option(min=0, help="Random seed (0 or more); the same seed gives the same files.")
-    ] = 20070701,
-    inference_path: Annotated[
-        Path, typer.Option("--inference-path", help="Where the four weeks after the history go.")
-    ] = Path("data/01_raw/inference_data.parquet"),
-    turbines: Annotated[
-        int,
-        typer.Option(
-            "--turbines",
-            min=0,
-            max=4,
-            help="0: the lesson's single turbine. 1-4: a farm, written as a vendor export "
-            "(config/farm.yml maps its columns).",
-        ),
-    ] = 0,
+    seed: opts.SeedOption = 20070701,
+    inference_path: opts.InferencePathOption = Path("data/01_raw/inference_data.parquet"),
+    turbines: opts.FarmOption = 0,
 ) -> None:
     """Generate the sample SCADA files: the history (to data_manager.history_data_path) and inference data.
 
@@ -666,20 +259,17 @@ def sample_data(
             files = write_farm_files(history_path, inference_path, turbines=turbines, seed=seed)
         else:
             files = write_sample_files(history_path, inference_path, seed=seed)
-        log.info(
-            f"sample-data: {files.history_rows} rows to {files.history}, "
-            f"{files.inference_rows} rows to {files.inference}"
-        )
+        log.info(messages.sample_data(files))
 
 
 @app.command()
 def train(
     ctx: typer.Context,
-    start: StartOption = None,
-    end: EndOption = None,
-    turbine: TurbineOption = None,
-    fmt: FormatOption = None,
-    force: Annotated[bool, typer.Option("--force", help="Train even when the newest model is up to date.")] = False,
+    start: opts.StartOption = None,
+    end: opts.EndOption = None,
+    turbine: opts.TurbineOption = None,
+    fmt: opts.FormatOption = None,
+    force: opts.ForceOption = False,
 ) -> None:
     """Fit a power model per turbine on a time range, evaluate each on the range's last part, register them.
 
@@ -699,79 +289,24 @@ def train(
     with reported(ctx) as state:
         from datamgr.service import models as models_service
 
-        with _stages(state) as stage:
+        with stages(state) as stage:
             report = models_service.train(
                 state.engine(), state.settings(), start, end, turbine=turbine, force=force, stage=stage
             )
-        _show(state, models_service.metrics_frame(report), fmt, None, "models on their holdout")
-        for turbine_id, reason in report.skipped.items():
-            log.warning(f"train: turbine {turbine_id} skipped: {reason}")
-        for item in report.models:
-            _report_model(item)
-
-
-def _report_model(item: TrainedModel) -> None:
-    """The log lines of one turbine's train result."""
-    name = f"train: {item.turbine_id}: model {item.model_id}"
-    result = item.result
-    if result is None:
-        log.info(
-            f"{name} is up to date (same range, data digest, estimator and parameters); "
-            "nothing trained; pass --force to train again"
-        )
-        return
-    if result.features_left_out:
-        log.warning(
-            f"{name}: {len(result.features_left_out)} feature(s) left out, without any value in the "
-            f"{result.rows_fit} rows fitted: {', '.join(result.features_left_out)}; the model uses the others"
-        )
-    if not item.promoted:
-        log.warning(f"{name} registered but not promoted: {item.note}; the active model stays in use")
-    mae, baseline = result.metrics["model"]["mae"], result.metrics["baseline"]["mae"]
-    log.info(
-        f"{name} saved to {item.artifact_path}; {result.rows_fit} rows fit, {result.rows_holdout} held out, "
-        f"{result.rows_without_target} without Power left out; holdout MAE {mae:.1f} kW vs baseline {baseline:.1f} kW"
-    )
-
-
-@contextmanager
-def _stages(state: State) -> Iterator[Any]:
-    """A spinner naming the current stage on a terminal; debug log lines otherwise."""
-    if not state.interactive:
-        yield lambda name: log.debug(name)
-        return
-    from rich.console import Console
-
-    with Console(stderr=True).status("starting") as status:
-        yield lambda name: status.update(name)
+        show(models_service.metrics_frame(report), fmt, None, "models on their holdout")
+        emit(*messages.train(report))
 
 
 @app.command()
 def predict(
     ctx: typer.Context,
-    batch_size: Annotated[
-        int | None,
-        typer.Option(
-            "--batch-size",
-            "-n",
-            help="How many of each turbine's newest rows [default: inference_pipeline.batch_size].",
-        ),
-    ] = None,
-    start: Annotated[
-        str | None,
-        typer.Option("--start", "-s", help="Backfill: predict every row from this timestamp (instead of the newest)."),
-    ] = None,
-    end: Annotated[
-        str | None,
-        typer.Option("--end", "-e", help="Backfill: up to this timestamp, inclusive [default: the newest row]."),
-    ] = None,
-    model_id: Annotated[
-        int | None,
-        typer.Option("--model-id", "-m", help="Registered model to use [default: each turbine's newest]."),
-    ] = None,
-    turbine: TurbineOption = None,
-    fmt: FormatOption = None,
-    output: OutputOption = None,
+    batch_size: opts.BatchSizeOption = None,
+    start: opts.BackfillStartOption = None,
+    end: opts.BackfillEndOption = None,
+    model_id: opts.PredictModelOption = None,
+    turbine: opts.TurbineOption = None,
+    fmt: opts.FormatOption = None,
+    output: opts.OutputOption = None,
 ) -> None:
     """Predict power for each turbine's newest rows with its model, and store each prediction with its model id.
 
@@ -800,34 +335,14 @@ def predict(
             start=start,
             end=end,
         )
-        stored = "; ".join(f"{t.turbine_id}: model {t.model_id} -> {_counts(t.counts)}" for t in report.turbines)
         if start is None and end is None:
             try:
-                _show(state, report.predictions, fmt, output, "predictions")
+                show(report.predictions, fmt, output, "predictions")
             except BrokenPipeError:
                 raise  # `| head` read what it wanted: not a failure
             except Exception as exc:
-                reason = str(exc) if isinstance(exc, DatamgrError) else f"printing failed: {type(exc).__name__}: {exc}"
-                raise CommittedError(
-                    f"{reason}; the predictions were stored all the same ({stored}); "
-                    f"`datamgr last-n {len(report.predictions)} -t predictions` prints them"
-                ) from exc
-        if report.without_model:
-            log.warning(
-                f"predict: {len(report.without_model)} turbine(s) without an active model skipped: "
-                f"{', '.join(report.without_model)}; run `datamgr train` (or `datamgr models activate ID`)"
-            )
-        for turbine_id, newest in report.up_to_date.items():
-            log.info(f"predict: {turbine_id}: no new rows since the last prediction ({format_instant(newest)})")
-        for item in report.turbines:
-            if item.without_features:
-                more = item.without_features - len(item.first_without_features)
-                log.warning(
-                    f"predict: {item.turbine_id}: {item.without_features} row(s) without a value for any of model "
-                    f"{item.model_id}'s features not predicted: {', '.join(item.first_without_features)}"
-                    + (f" and {more} more" if more > 0 else "")
-                )
-            log.info(f"predict: {item.turbine_id}: model {item.model_id} -> predictions: {_counts(item.counts)}")
+                raise CommittedError(messages.predictions_not_printed(exc, report)) from exc
+        emit(*messages.predict(report))
 
 
 models_app = typer.Typer(
@@ -842,7 +357,10 @@ app.add_typer(models_app)
 
 @models_app.callback(invoke_without_command=True)
 def models(
-    ctx: typer.Context, turbine: TurbineOption = None, fmt: FormatOption = None, output: OutputOption = None
+    ctx: typer.Context,
+    turbine: opts.TurbineOption = None,
+    fmt: opts.FormatOption = None,
+    output: opts.OutputOption = None,
 ) -> None:
     """List the registered models: turbine, whether active, training range, holdout MAE beside the baseline's.
 
@@ -863,14 +381,11 @@ def models(
         from datamgr.service import models as models_service
 
         check_output(output)
-        _show(state, models_service.list_models(state.engine(), turbine=turbine), fmt, output, "models")
-
-
-ModelIdArgument = Annotated[int, typer.Argument(help="The model's id (see `datamgr models`).", show_default=False)]
+        show(models_service.list_models(state.engine(), turbine=turbine), fmt, output, "models")
 
 
 @models_app.command("activate")
-def models_activate(ctx: typer.Context, model_id: ModelIdArgument) -> None:
+def models_activate(ctx: typer.Context, model_id: opts.ModelIdArgument) -> None:
     """Make a model its turbine's active one: the one predict uses from now on.
 
     Example:
@@ -882,11 +397,11 @@ def models_activate(ctx: typer.Context, model_id: ModelIdArgument) -> None:
         from datamgr.service import models as models_service
 
         run = models_service.activate_model(state.engine(), model_id)
-        log.info(f"models: model {model_id} is now the active model of turbine {run.turbine_id}")
+        log.info(messages.model_activated(model_id, run.turbine_id))
 
 
 @models_app.command("retire")
-def models_retire(ctx: typer.Context, model_id: ModelIdArgument) -> None:
+def models_retire(ctx: typer.Context, model_id: opts.ModelIdArgument) -> None:
     """Stop using a model; its turbine has no active model until one is trained or activated.
 
     Example:
@@ -898,34 +413,21 @@ def models_retire(ctx: typer.Context, model_id: ModelIdArgument) -> None:
         from datamgr.service import models as models_service
 
         run = models_service.retire_model(state.engine(), model_id)
-        log.warning(
-            f"models: model {model_id} retired; turbine {run.turbine_id} has no active model until one is "
-            "trained or activated"
-        )
-
-
-WindowOption = Annotated[
-    str | None,
-    typer.Option("--window", "-w", help="Window length: 30m, 6h, 1d, 7d … [default: monitoring.window]."),
-]
+        log.warning(messages.model_retired(model_id, run.turbine_id))
 
 
 @app.command()
 def evaluate(
     ctx: typer.Context,
-    turbine: TurbineOption = None,
-    model_id: Annotated[
-        int | None, typer.Option("--model-id", "-m", help="Only this model [default: every model].")
-    ] = None,
-    start: Annotated[str | None, typer.Option("--start", "-s", help="First window to show, by time.")] = None,
-    end: Annotated[str | None, typer.Option("--end", "-e", help="Last window to show, by time.")] = None,
-    window: WindowOption = None,
-    by: Annotated[
-        str | None, typer.Option("--by", help="`wind-speed`: MAE per 1 m/s wind-speed bin instead of per window.")
-    ] = None,
-    check: Annotated[bool, typer.Option("--check", help="Exit 1 when any window shown is flagged (for cron).")] = False,
-    fmt: FormatOption = None,
-    output: OutputOption = None,
+    turbine: opts.TurbineOption = None,
+    model_id: opts.EvaluateModelOption = None,
+    start: opts.WindowStartOption = None,
+    end: opts.WindowEndOption = None,
+    window: opts.WindowOption = None,
+    by: opts.ByOption = None,
+    check: opts.CheckOption = False,
+    fmt: opts.FormatOption = None,
+    output: opts.OutputOption = None,
 ) -> None:
     """Compare stored predictions with the actual Power that has arrived since, per turbine, model and window.
 
@@ -960,28 +462,19 @@ def evaluate(
             by_wind_speed=by == "wind-speed",
         )
         shown = report.bins if report.bins is not None else report.windows
-        _show(state, shown, fmt, output, "MAE per wind-speed bin" if report.bins is not None else "evaluation")
-        alerts = report.alerts
-        log.info(f"evaluate: {len(report.windows)} window(s), {len(alerts)} alert(s); {report.stored} values stored")
-        if len(alerts):
-            first = alerts.iloc[0]
-            log.warning(
-                f"evaluate: {len(alerts)} window(s) flagged: MAE above {state.settings().monitoring.mae_alert_ratio}x "
-                f"the reference, first {first.turbine_id} model {first.model_id} from "
-                f"{format_instant(first.window_start.to_pydatetime())} (MAE {first.mae:.1f} kW, reference "
-                f"{first.reference_mae:.1f} kW)"
-            )
-            if check:
-                raise typer.Exit(1)
+        show(shown, fmt, output, "MAE per wind-speed bin" if report.bins is not None else "evaluation")
+        emit(*messages.evaluate(report, state.settings().monitoring.mae_alert_ratio))
+        if check and len(report.alerts):
+            raise typer.Exit(1)
 
 
 @app.command()
 def report(
     ctx: typer.Context,
-    output: Annotated[Path, typer.Option("--output", "-o", help="The .html file to write.", show_default=False)],
-    turbine: TurbineOption = None,
-    start: Annotated[str | None, typer.Option("--start", "-s", help="First timestamp shown.")] = None,
-    end: Annotated[str | None, typer.Option("--end", "-e", help="Last timestamp shown.")] = None,
+    output: opts.ReportOutputOption,
+    turbine: opts.TurbineOption = None,
+    start: opts.ShownStartOption = None,
+    end: opts.ShownEndOption = None,
 ) -> None:
     """Write one self-contained HTML report (images inline, readable offline) for each turbine's active model:
     the power curve (actual, predicted, binned baseline), predicted against actual Power over time,
@@ -994,45 +487,24 @@ def report(
     """
     with reported(ctx) as state:
         from datamgr.monitoring.report import render_html
+        from datamgr.render import write_text
         from datamgr.service import monitoring as monitoring_service
 
         if output.suffix.lower() not in (".html", ".htm"):
             raise UsageError(f"--output {output}: the report is HTML; name a .html file")
         data = monitoring_service.report_data(state.engine(), state.settings(), turbine=turbine, start=start, end=end)
-        try:
-            output.parent.mkdir(parents=True, exist_ok=True)
-            temporary = output.with_name(f".{output.name}.tmp")
-            temporary.write_text(render_html(data), encoding="utf-8")
-            temporary.replace(output)
-        except OSError as exc:
-            raise InputFileError(f"--output {output}: cannot write: {exc.strerror or exc}") from None
-        log.info(f"report: {len(data.readings)} predictions of {len(data.turbines)} turbine(s) written to {output}")
-
-
-class StatusFormat(StrEnum):
-    table = "table"
-    json = "json"
-    nagios = "nagios"
+        write_text(output, render_html(data))
+        log.info(messages.report_written(data, output))
 
 
 @app.command()
 def status(
     ctx: typer.Context,
-    turbine: TurbineOption = None,
-    warn_after: Annotated[
-        str | None, typer.Option("--warn-after", help="Lag that is a WARNING [default: monitoring.warn_after].")
-    ] = None,
-    error_after: Annotated[
-        str | None,
-        typer.Option("--error-after", help="Lag that is CRITICAL [default: monitoring.error_after]."),
-    ] = None,
-    as_of: Annotated[
-        str | None, typer.Option("--as-of", help="Judge as of this instant instead of now (tests, replays).")
-    ] = None,
-    fmt: Annotated[
-        StatusFormat | None,
-        typer.Option("--format", "-f", help="table, json, or nagios (one status line with perfdata)."),
-    ] = None,
+    turbine: opts.TurbineOption = None,
+    warn_after: opts.WarnAfterOption = None,
+    error_after: opts.ErrorAfterOption = None,
+    as_of: opts.AsOfOption = None,
+    fmt: opts.StatusFormatOption = None,
 ) -> None:
     """Feed health per turbine: newest row and its lag, missing 10-minute slots and quarantined rows in
     the last 24 h, newest prediction and its lag, predictions waiting for actuals, the active model,
@@ -1048,8 +520,11 @@ def status(
       datamgr status --format nagios
       datamgr status --warn-after 20m --error-after 1h --as-of '2008-07-28 23:55'
     """
-    state = _state(ctx)
-    try:
+    nagios = fmt is opts.StatusFormat.nagios
+    unknown = (lambda message: typer.echo(f"DATAMGR UNKNOWN - {message}")) if nagios else None
+    with reported(ctx, failure_code=3, on_failure=unknown) as state:
+        from datamgr.monitoring.status import nagios_line
+        from datamgr.render import status_rows
         from datamgr.service import monitoring as monitoring_service
 
         report = monitoring_service.status(
@@ -1060,38 +535,16 @@ def status(
             warn_after=warn_after,
             error_after=error_after,
         )
-    except Exception as exc:
-        message = " ".join(str(exc).split()) if isinstance(exc, DatamgrError) else _describe_unexpected(exc, state)
-        if fmt is StatusFormat.nagios:
-            typer.echo(f"DATAMGR UNKNOWN - {message}")
-        _fail(state, message, exc, code=3)
-    from datamgr.monitoring.status import nagios_line
-
-    with reported(ctx):
-        if fmt is StatusFormat.nagios:
+        if nagios:
             typer.echo(nagios_line(report.rows, report.state, report.warn_after, report.error_after))
         else:
-            chosen = OutputFormat.json if fmt is StatusFormat.json else None
-            _show(state, _status_rows(report.rows), chosen, None, f"status: {report.state.name}")
+            chosen = OutputFormat.json if fmt is opts.StatusFormat.json else None
+            show(status_rows(report.rows), chosen, None, f"status: {report.state.name}")
     raise typer.Exit(int(report.state))
 
 
-def _status_rows(rows: list[StatusRow]) -> Any:
-    from datamgr.rows import Rows
-    from datamgr.timestamps import format_stored_instant
-
-    shown = [row.shown() for row in rows]
-    names = list(shown[0]) if shown else ["turbine_id", "state"]
-    stamps = {"newest_row", "newest_prediction"}
-    values = [
-        tuple((None if row[n] is None else format_stored_instant(row[n])) if n in stamps else row[n] for n in names)
-        for row in shown
-    ]
-    return Rows(names, values, frozenset(stamps & set(names)))
-
-
 @app.command("turbines")
-def turbines_(ctx: typer.Context, fmt: FormatOption = None, output: OutputOption = None) -> None:
+def turbines_(ctx: typer.Context, fmt: opts.FormatOption = None, output: opts.OutputOption = None) -> None:
     """List every turbine: its metadata (config section `turbines`), rows, first and last timestamp, quarantined rows.
 
     Example:
@@ -1103,7 +556,7 @@ def turbines_(ctx: typer.Context, fmt: FormatOption = None, output: OutputOption
         from datamgr.service import reads as reads_service
 
         check_output(output)
-        _show(state, reads_service.list_turbines(state.engine()), fmt, output, "turbines")
+        show(reads_service.list_turbines(state.engine()), fmt, output, "turbines")
 
 
 def main() -> None:

@@ -1,8 +1,16 @@
 """Domain errors: each is shown to the user as one line, `Error: <message>`, and carries its exit code.
 
 1 is a data, database or runtime error; 2 is a usage error (a malformed argument), found before
-any work is done.
+any work is done; 130 is an interrupt. `describe` gives the line for any exception, and the hints
+that several messages share are defined here once.
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
 
 
 class DatamgrError(Exception):
@@ -62,7 +70,9 @@ class CommittedError(DatamgrError):
 
 
 class NotFoundError(DatamgrError):
-    """A turbine or model the command names does not exist (exit 1, as every other data error)."""
+    """What the command names does not exist (a model id, a turbine): exit 1, whichever command asked."""
+
+    exit_code = 1
 
 
 class StrictRefusal(DataValidationError):
@@ -74,4 +84,62 @@ class StrictRefusal(DataValidationError):
         self.warnings = warnings
 
 
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
+
+# Hints shared by several messages, so that each reads the same wherever it appears.
 QUARANTINE_HINT = "see `datamgr last-n 100 -t quarantine`"
+LOCK_TIMEOUT_HINT = "another writer held the lock longer than data_manager.lock_timeout_s"
+LOCK_RETRY_HINT = "run again later, or raise the setting"
+
+# What to do about the database driver's own messages, appended to them.
+DRIVER_HINTS = {
+    "unable to open database file": "; check that its folder exists and is writable",
+    "attempt to write a readonly database": "; check the file's permissions",
+    "database is locked": f"; {LOCK_TIMEOUT_HINT}; {LOCK_RETRY_HINT}",
+}
+
+
+def mask_url(url: str | URL | None) -> str:
+    """A database URL fit for a message: never its password; `the database` when it is not a URL."""
+    from sqlalchemy.engine import make_url
+
+    if url is None:
+        return "the database"
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "the database"
+
+
+def describe(exc: BaseException, database_url: str | URL | None = None, verbose: bool = False) -> str:
+    """The one line the user reads for any failure: a datamgr error's own message, a database
+    driver's message with the (masked) URL and a hint, or the type of an unexpected error."""
+    if isinstance(exc, DatamgrError):
+        text = str(exc)
+    elif isinstance(exc, KeyboardInterrupt):
+        text = "interrupted; the transaction was rolled back and nothing was written"
+    elif _is_driver_error(exc):
+        from sqlalchemy.exc import DBAPIError
+
+        driver_error = exc.orig if isinstance(exc, DBAPIError) else exc
+        lines = str(driver_error).strip().splitlines()
+        original = lines[0] if lines else type(driver_error).__name__
+        text = f"database {mask_url(database_url)}: {original}{DRIVER_HINTS.get(original, '')}"
+    else:
+        hint = "" if verbose else " (run with --verbose for the traceback)"
+        text = f"unexpected {type(exc).__name__}: {exc}{hint}"
+    return " ".join(text.split())
+
+
+def _is_driver_error(exc: BaseException) -> bool:
+    """SQLAlchemy's wrapped driver errors, and the drivers' own (bulk paths use their cursors directly)."""
+    from sqlalchemy.exc import DBAPIError
+
+    return isinstance(exc, DBAPIError) or type(exc).__module__.split(".")[0] in ("sqlite3", "psycopg")
+
+
+def exit_code(exc: BaseException) -> int:
+    """The exit status of a command that failed with exc: the error's own, 130 for an interrupt, else 1."""
+    if isinstance(exc, DatamgrError):
+        return exc.exit_code
+    return EXIT_INTERRUPTED if isinstance(exc, KeyboardInterrupt) else 1

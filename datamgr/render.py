@@ -1,4 +1,5 @@
-"""The one rendering path for result frames: --format table|csv|json on stdout, or --output FILE.
+"""The one rendering path for result frames: --format table|csv|json on stdout, or --output FILE,
+and the one writer of every file a command outputs (a temporary file, then renamed).
 
 A rich table only makes sense on a terminal; piped or under cron the default is CSV, so that
 `datamgr last-n 100 | …` always gets machine-readable lines. Everything is printed from `Rows`;
@@ -14,6 +15,7 @@ import math
 import os
 import shutil
 import sys
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TypeAlias
@@ -24,6 +26,8 @@ from datamgr.rows import Rows, arrow_to_rows, displayed, frame_to_rows, rows_to_
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
+
+    from datamgr.monitoring.status import StatusRow
 
     # What a command hands over to print: Rows (last-n), a DataFrame, or an Arrow table (range, export on SQLite).
     Results: TypeAlias = pd.DataFrame | pa.Table | Rows
@@ -161,17 +165,46 @@ def write_file(data: Results, path: Path) -> None:
     suffix = path.suffix.lower()
     if suffix not in OUTPUT_SUFFIXES:
         raise QueryError(f"--output {path}: use a .parquet or .csv file name")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(target: Path) -> None:
         if suffix == ".parquet" and _is_arrow(data):
             import pyarrow.parquet as pq
 
-            pq.write_table(data, path)
+            pq.write_table(data, target)
         elif suffix == ".parquet":
-            (rows_to_frame(displayed(data)) if isinstance(data, Rows) else data).to_parquet(path, index=False)
+            (rows_to_frame(displayed(data)) if isinstance(data, Rows) else data).to_parquet(target, index=False)
         else:
-            with path.open("w", encoding="utf-8", newline="") as handle:
+            with target.open("w", encoding="utf-8", newline="") as handle:
                 write_csv(_rows(data), handle)
+
+    write_atomically(path, write)
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write a whole text file (the HTML report) through the same safe writer as every output."""
+    write_atomically(path, lambda target: target.write_text(text, encoding="utf-8"))
+
+
+def write_atomically(path: Path, write: Callable[[Path], object]) -> None:
+    """The one writer of every --output file: `write` fills a temporary file in the same folder, which is
+    then renamed over the target, so that a reader or a failure never leaves half a file under its name.
+
+    The folders are made first. An existing file keeps its permissions. A target that is no regular
+    file (a device or a pipe, through a link) cannot be renamed over and is written in place.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists() and not path.is_file():
+            write(path)
+            return
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            write(temporary)
+            if path.is_file() and not path.is_symlink():
+                shutil.copymode(path, temporary)
+            temporary.replace(path)
+        finally:
+            temporary.unlink(missing_ok=True)
     except OSError as exc:
         raise InputFileError(f"--output {path}: cannot write: {exc.strerror or exc}") from None
 
@@ -210,3 +243,11 @@ def render(
     else:
         write_table(rows, out, title)
     return None
+
+
+def status_rows(rows: list[StatusRow]) -> Rows:
+    """`datamgr status` as a table: one row per turbine, timestamps as printed, lag in seconds left to nagios."""
+    shown = [row.shown() for row in rows]
+    names = list(shown[0]) if shown else ["turbine_id", "state"]
+    stamps = frozenset({"newest_row", "newest_prediction"} & set(names))
+    return Rows(names, [tuple(row[n] for n in names) for row in shown], stamps)

@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+import json
 import os
+import sqlite3
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from datamgr import errors
 from tests.conftest import Invoke, Project
 from tests.test_smoke import DATAMGR
 
@@ -176,3 +179,53 @@ def test_a_closed_pipe_ends_quietly_with_141(initialized: Project, cli: Invoke, 
     assert result.stdout.count("\n") == 1
     if command[0] == "predict":
         assert initialized.rows("predictions") == 5000
+
+
+def test_every_failure_has_one_description_and_one_exit_code() -> None:
+    """errors.describe is the one line of any exception, with the URL's password masked; exit_code its status."""
+    url = "postgresql+psycopg://scada:s3cret@db.example.invalid/scada"
+    locked = sqlite3.OperationalError("database is locked")
+    assert errors.describe(locked, url) == (
+        "database postgresql+psycopg://scada:***@db.example.invalid/scada: database is locked; another writer "
+        "held the lock longer than data_manager.lock_timeout_s; run again later, or raise the setting"
+    )
+    assert errors.describe(sqlite3.OperationalError("unable to open database file\nmore"), "sqlite:///x/a.db") == (
+        "database sqlite:///x/a.db: unable to open database file; check that its folder exists and is writable"
+    )
+    assert errors.describe(ValueError("bad\n  value")) == (
+        "unexpected ValueError: bad value (run with --verbose for the traceback)"
+    )
+    assert errors.describe(ValueError("bad"), verbose=True) == "unexpected ValueError: bad"
+    assert errors.describe(errors.QueryError("--start x:\n  not a timestamp")) == "--start x: not a timestamp"
+    assert errors.describe(KeyboardInterrupt()) == (
+        "interrupted; the transaction was rolled back and nothing was written"
+    )
+    assert [errors.exit_code(e) for e in (errors.QueryError("q"), errors.NotFoundError("n"), KeyboardInterrupt())] == [
+        2,
+        1,
+        130,
+    ]
+    assert errors.exit_code(ValueError()) == 1
+    assert (errors.mask_url(url), errors.mask_url("not a url"), errors.mask_url(None)) == (
+        "postgresql+psycopg://scada:***@db.example.invalid/scada",
+        "the database",
+        "the database",
+    )
+    refusal = errors.StrictRefusal(["first", "second"])
+    assert (str(refusal), refusal.warnings, refusal.exit_code) == (
+        "--strict: first (and 1 more warning(s)); nothing was written",
+        ["first", "second"],
+        1,
+    )
+
+
+def test_status_fails_through_the_common_error_path_with_nagios_codes(cli: Invoke, tmp_path: Path) -> None:
+    """status' errors take the same path as every command's (JSON under --log-format json), but exit 3."""
+    url = f"sqlite:///{tmp_path / 'none.db'}"
+    message = f"database file {tmp_path / 'none.db'} does not exist; run `datamgr init-db` first"
+    outcome = cli("--db-url", url, "--log-format", "json", "status", "-f", "nagios")
+    assert (outcome.exit_code, outcome.stdout) == (3, f"DATAMGR UNKNOWN - {message}\n")
+    record = json.loads(outcome.stderr)
+    assert (record["level"], record["message"]) == ("ERROR", message)
+    plain = cli("--db-url", url, "status", "-f", "json")
+    assert (plain.exit_code, plain.stdout, plain.stderr) == (3, "", f"Error: {message}\n")

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from datamgr.render import OutputFormat, render, write_file, write_table
+from datamgr.errors import InputFileError
+from datamgr.render import OutputFormat, render, write_atomically, write_file, write_table, write_text
 from datamgr.rows import Rows
 from tests.conftest import Project
 from tests.test_smoke import DATAMGR
@@ -223,3 +224,25 @@ def test_last_n_on_a_120_column_terminal_is_readable(initialized: Project) -> No
     wind = [cells[1] for cells in values if cells[0].strip() == "WindSpeed"]
     assert [w.strip() for w in wind] == [f"{float(r['WindSpeed']):.{decimals}f}" for r in records]
     assert len({len(w) for w in wind}) == 1  # right-aligned: the decimal points line up
+
+
+def test_every_output_is_written_whole_or_not_at_all(tmp_path: Path) -> None:
+    """The one writer: a temporary file beside the target, renamed over it; a failed write leaves the old file."""
+    target = tmp_path / "new" / "out.csv"
+    write_file(ROWS, target)  # the folder is made
+    target.chmod(0o640)
+    write_file(ROWS, target)
+    assert (target.read_bytes(), target.stat().st_mode & 0o777) == (EXPECTED_CSV.encode(), 0o640)
+
+    def half_then_fail(temporary: Path) -> None:
+        temporary.write_text("turbine_id,Timest")
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(InputFileError) as failed:
+        write_atomically(target, half_then_fail)
+    assert str(failed.value) == f"--output {target}: cannot write: No space left on device"
+    assert target.read_bytes() == EXPECTED_CSV.encode()
+    assert sorted(p.name for p in target.parent.iterdir()) == ["out.csv"]
+    page = tmp_path / "report.html"
+    write_text(page, "<html>é</html>\n")
+    assert page.read_text(encoding="utf-8") == "<html>é</html>\n"

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine
 
-from datamgr.errors import CommittedError, DatamgrError, ModelError, QueryError
+from datamgr.errors import CommittedError, ModelError, QueryError, describe
 from datamgr.service.models import load_model_of, model_by_id
 from datamgr.service.scope import SHOWN, check_count, check_model_id, range_end, resolve_range, turbine_ids
 from datamgr.settings import Settings
@@ -213,16 +213,12 @@ def predict_range(
                 raise
             stored = ", ".join(f"{item.turbine_id} (model {item.model_id})" for item in done)
             raise CommittedError(
-                f"predict {turbine_id}: {describe_briefly(exc)}; the predictions of {stored} were stored and "
+                f"predict {turbine_id}: {describe(exc, engine.url)}; the predictions of {stored} were stored and "
                 f"committed; {turbine_id} and the turbines after it were not: fix the cause and run the same "
                 "command again (stored predictions are left as they are)"
             ) from exc
         done.append(turbine_prediction(run, counts, blank))
     return PredictReport(no_predictions(), done, without_model, {})
-
-
-def describe_briefly(exc: BaseException) -> str:
-    return str(exc) if isinstance(exc, DatamgrError) else f"{type(exc).__name__}: {exc}"
 
 
 def no_predictions() -> pd.DataFrame:

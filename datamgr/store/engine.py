@@ -24,7 +24,14 @@ from sqlalchemy import Connection, Engine, create_engine, event, func, select
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
-from datamgr.errors import DatabaseError, NotInitializedError, TimeoutExpiredError
+from datamgr.errors import (
+    LOCK_RETRY_HINT,
+    LOCK_TIMEOUT_HINT,
+    DatabaseError,
+    NotInitializedError,
+    TimeoutExpiredError,
+    mask_url,
+)
 
 CONNECT_TIMEOUT_S = 10
 LOCK_TIMEOUT_S = 60
@@ -146,10 +153,6 @@ def lock_timeout_s(engine: Engine) -> int:
     return int(engine.get_execution_options().get(_LOCK_TIMEOUT, LOCK_TIMEOUT_S))
 
 
-def _safe_url(engine: Engine) -> str:
-    return engine.url.render_as_string(hide_password=True)
-
-
 def _is_connect_timeout(exc: BaseException) -> bool:
     original = exc.orig if isinstance(exc, DBAPIError) else exc
     return type(original).__name__ == "ConnectionTimeout" or "timeout expired" in str(original)
@@ -172,7 +175,7 @@ def _connection(engine: Engine) -> Iterator[Connection]:
         if not _is_connect_timeout(exc):
             raise
         raise TimeoutExpiredError(
-            f"database {_safe_url(engine)}: no answer within data_manager.connect_timeout_s = "
+            f"database {mask_url(engine.url)}: no answer within data_manager.connect_timeout_s = "
             f"{options.get(_CONNECT_TIMEOUT)} s; check that the server is up and reachable, or raise the setting"
         ) from exc
     with connection:
@@ -182,9 +185,8 @@ def _connection(engine: Engine) -> Iterator[Connection]:
             if not _is_lock_timeout(exc):
                 raise
             raise TimeoutExpiredError(
-                f"database {_safe_url(engine)}: another writer held the lock longer than "
-                f"data_manager.lock_timeout_s = {options.get(_LOCK_TIMEOUT)} s; nothing was written; "
-                "run again later, or raise the setting"
+                f"database {mask_url(engine.url)}: {LOCK_TIMEOUT_HINT} = {options.get(_LOCK_TIMEOUT)} s; "
+                f"nothing was written; {LOCK_RETRY_HINT}"
             ) from exc
 
 

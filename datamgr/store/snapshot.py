@@ -38,7 +38,7 @@ from urllib.parse import quote
 from sqlalchemy import Column, Connection, Engine, Integer, Select, event, func, select, tuple_, type_coerce
 from sqlalchemy.pool import QueuePool
 
-from datamgr.errors import DatabaseError, TimeoutExpiredError
+from datamgr.errors import LOCK_RETRY_HINT, LOCK_TIMEOUT_HINT, DatabaseError, TimeoutExpiredError
 from datamgr.store.engine import lock_timeout_s, read_connection, sqlite_path
 from datamgr.store.schema import TIMESTAMP, TURBINE, UtcTimestamp, chronological
 
@@ -167,8 +167,7 @@ def _driver_errors(path: Path, timeout_s: int) -> Iterator[None]:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if "database is locked" in message:
             raise TimeoutExpiredError(
-                f"database {path}: another process held the lock longer than data_manager.lock_timeout_s = "
-                f"{timeout_s} s; nothing was read; run again later, or raise the setting"
+                f"database {path}: {LOCK_TIMEOUT_HINT} = {timeout_s} s; nothing was read; {LOCK_RETRY_HINT}"
             ) from exc
         raise DatabaseError(f"database {path}: reading it failed: {message}; check the file") from exc
 
