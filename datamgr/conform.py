@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Table
 
+from datamgr.columns import TIMESTAMP, TURBINE
 from datamgr.errors import DataValidationError
-from datamgr.store.schema import TIME_SERIES_KEYS, TIMESTAMP, TURBINE, UtcTimestamp
+from datamgr.store.schema import TIME_SERIES_KEYS, UtcTimestamp
 from datamgr.timestamps import describe_rows, to_utc_series
 
 if TYPE_CHECKING:

@@ -8,15 +8,16 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from datamgr.columns import TIMESTAMP
+from datamgr.columns import MODEL_ID, PREDICTED_POWER, TIMESTAMP, TURBINE
+from datamgr.pipelines import metrics
 
 if TYPE_CHECKING:
     import pandas as pd
 
 # One row per (turbine, model, window); also the stored metrics, in this order.
 METRICS = ("predictions", "matched", "coverage", "mae", "rmse", "bias", "nmae", "baseline_mae", "persistence_mae")
-WINDOW_COLUMNS = ["turbine_id", "model_id", "window_start", "window_end", *METRICS, "reference_mae", "alert"]
-BIN_COLUMNS = ["turbine_id", "model_id", "wind_speed_bin", "matched", "mae", "baseline_mae", "persistence_mae"]
+WINDOW_COLUMNS = [TURBINE, MODEL_ID, "window_start", "window_end", *METRICS, "reference_mae", "alert"]
+BIN_COLUMNS = [TURBINE, MODEL_ID, "wind_speed_bin", "matched", "mae", "baseline_mae", "persistence_mae"]
 
 
 def window_starts(stamps: pd.Series, window: timedelta) -> pd.Series:
@@ -30,19 +31,14 @@ def window_starts(stamps: pd.Series, window: timedelta) -> pd.Series:
 
 def _errors(frame: pd.DataFrame) -> dict[str, float]:
     """MAE, RMSE, bias of the model, and the MAE of the baseline and persistence, over rows with an actual."""
-    import numpy as np
-
     matched = frame[frame["actual"].notna()]
-    if matched.empty:
-        nan = float("nan")
-        return {"mae": nan, "rmse": nan, "bias": nan, "baseline_mae": nan, "persistence_mae": nan}
-    error = matched["predicted_power"] - matched["actual"]
+    actual = matched["actual"]
     return {
-        "mae": float(error.abs().mean()),
-        "rmse": float(np.sqrt((error**2).mean())),
-        "bias": float(error.mean()),
-        "baseline_mae": float((matched["baseline_power"] - matched["actual"]).abs().mean()),
-        "persistence_mae": float((matched["previous_power"] - matched["actual"]).abs().mean()),
+        "mae": metrics.mae(actual, matched[PREDICTED_POWER]),
+        "rmse": metrics.rmse(actual, matched[PREDICTED_POWER]),
+        "bias": metrics.bias(actual, matched[PREDICTED_POWER]),
+        "baseline_mae": metrics.mae(actual, matched["baseline_power"]),
+        "persistence_mae": metrics.mae(actual, matched["previous_power"]),
     }
 
 
@@ -64,29 +60,26 @@ def evaluate_windows(
     alert_ratio x the reference's is an alert.
     NMAE is MAE as a percentage of rated power, where the turbine's rated power is known.
     """
-    import math
-
     import pandas as pd
 
     if joined.empty:
         return pd.DataFrame(columns=WINDOW_COLUMNS)
-    frame = joined.assign(window_start=window_starts(joined["Timestamps"], window))
+    frame = joined.assign(window_start=window_starts(joined[TIMESTAMP], window))
     rows = []
-    for (turbine_id, model_id, start), part in frame.groupby(["turbine_id", "model_id", "window_start"], sort=True):
+    for (turbine_id, model_id, start), part in frame.groupby([TURBINE, MODEL_ID, "window_start"], sort=True):
         errors = _errors(part)
         matched = int(part["actual"].notna().sum())
-        rated = rated_power.get(str(turbine_id))
         rows.append(
             {
-                "turbine_id": str(turbine_id),
-                "model_id": int(model_id),
+                TURBINE: str(turbine_id),
+                MODEL_ID: int(model_id),
                 "window_start": start,
                 "window_end": start + window,
                 "predictions": len(part),
                 "matched": matched,
                 "coverage": matched / len(part),
                 **errors,
-                "nmae": errors["mae"] / rated * 100 if rated else math.nan,
+                "nmae": metrics.nmae(errors["mae"], rated_power.get(str(turbine_id))),
             }
         )
     result = pd.DataFrame(rows)
@@ -98,12 +91,12 @@ def _flag(windows: pd.DataFrame, trained_until: dict[int, datetime], alert_ratio
     import pandas as pd
 
     references = {}
-    for model_id, part in windows.groupby("model_id"):
+    for model_id, part in windows.groupby(MODEL_ID):
         after = part[(part["matched"] > 0) & (part["window_start"] >= pd.Timestamp(trained_until[int(model_id)]))]
         if not after.empty:
             references[int(model_id)] = (after["window_start"].iloc[0], float(after["mae"].iloc[0]))
-    reference_mae = windows["model_id"].map(lambda m: references.get(int(m), (None, float("nan")))[1])
-    reference_start = windows["model_id"].map(lambda m: references.get(int(m), (pd.NaT, None))[0])
+    reference_mae = windows[MODEL_ID].map(lambda m: references.get(int(m), (None, float("nan")))[1])
+    reference_start = windows[MODEL_ID].map(lambda m: references.get(int(m), (pd.NaT, None))[0])
     later = windows["window_start"] > pd.to_datetime(reference_start, utc=True)
     alert = later & (windows["mae"] > alert_ratio * reference_mae)
     return windows.assign(reference_mae=reference_mae.astype("float64"), alert=alert.fillna(False).astype(bool))
@@ -119,12 +112,12 @@ def evaluate_by_wind_speed(joined: pd.DataFrame, width: float = 1.0) -> pd.DataF
         return pd.DataFrame(columns=BIN_COLUMNS)
     binned = matched.assign(wind_speed_bin=np.floor(matched["wind_speed"] / width) * width)
     rows = []
-    for (turbine_id, model_id, low), part in binned.groupby(["turbine_id", "model_id", "wind_speed_bin"], sort=True):
+    for (turbine_id, model_id, low), part in binned.groupby([TURBINE, MODEL_ID, "wind_speed_bin"], sort=True):
         errors = _errors(part)
         rows.append(
             {
-                "turbine_id": str(turbine_id),
-                "model_id": int(model_id),
+                TURBINE: str(turbine_id),
+                MODEL_ID: int(model_id),
                 "wind_speed_bin": float(low),
                 "matched": len(part),
                 "mae": errors["mae"],

@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
+from datamgr.columns import TARGET, TIMESTAMP, WIND_SPEED
 from datamgr.errors import ConfigError, TrainingError
-from datamgr.pipelines.features import FEATURES, TARGET, build_features, features_with_values, rows_with_target
-from datamgr.store.schema import TIMESTAMP
+from datamgr.pipelines import metrics
+from datamgr.pipelines.features import FEATURES, build_features, features_with_values, rows_with_target
 
 if TYPE_CHECKING:
     import numpy as np
@@ -159,22 +160,17 @@ class BinnedPowerCurve:
 
 
 def regression_metrics(actual: pd.Series, predicted: np.ndarray) -> dict[str, float]:
-    """Node: MAE, RMSE (kW) and R² of a prediction."""
-    from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
-
+    """Node: MAE, RMSE (kW) and R² of a prediction, as a model run stores them."""
     return {
-        "mae": float(mean_absolute_error(actual, predicted)),
-        "rmse": float(math.sqrt(mean_squared_error(actual, predicted))),
-        "r2": float(r2_score(actual, predicted)),
+        "mae": metrics.mae(actual, predicted),
+        "rmse": metrics.rmse(actual, predicted),
+        "r2": metrics.r2(actual, predicted),
     }
 
 
 def holdout_mae(model: Any, features: list[str], holdout: pd.DataFrame) -> float:
     """Node: a (registered) model's MAE on another model's holdout rows, built with its own features."""
-    import numpy as np
-
-    predicted = model.predict(build_features(holdout, features))
-    return float(np.mean(np.abs(predicted - holdout[TARGET].to_numpy(dtype="float64"))))
+    return metrics.mae(holdout[TARGET], model.predict(build_features(holdout, features)))
 
 
 def data_digest(data: pd.DataFrame) -> str:
@@ -217,13 +213,13 @@ def run_training(
         model.fit(build_features(fit_rows, features), fit_rows[TARGET])
     except InvalidParameterError as exc:
         raise invalid_parameter(settings.estimator, settings.params, exc) from None
-    baseline = BinnedPowerCurve().fit(fit_rows["WindSpeed"], fit_rows[TARGET])
+    baseline = BinnedPowerCurve().fit(fit_rows[WIND_SPEED], fit_rows[TARGET])
 
     say("evaluating on the holdout")
     actual = holdout_rows[TARGET]
     metrics = {
         "model": regression_metrics(actual, model.predict(build_features(holdout_rows, features))),
-        "baseline": regression_metrics(actual, baseline.predict(holdout_rows["WindSpeed"])),
+        "baseline": regression_metrics(actual, baseline.predict(holdout_rows[WIND_SPEED])),
         "fit_start": fit_rows[TIMESTAMP].min().isoformat(),
         "fit_end": fit_rows[TIMESTAMP].max().isoformat(),
         "holdout_start": holdout_rows[TIMESTAMP].min().isoformat(),

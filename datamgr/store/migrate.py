@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib.resources import files
 from pathlib import Path
 
 from sqlalchemy import Column, Connection, MetaData, String, Table, inspect, select
@@ -9,8 +10,9 @@ from sqlalchemy import Column, Connection, MetaData, String, Table, inspect, sel
 from datamgr.errors import NotInitializedError, SchemaTooNewError
 from datamgr.store.schema import SCHEMA_REVISION
 
-# Shipped inside the package, so that an installed datamgr (a wheel, not a checkout) can migrate.
-MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+# The top-level migrations/ is installed as the package datamgr.migrations (pyproject.toml maps
+# it), so an installed datamgr can migrate; an editable install resolves it to the checkout's folder.
+MIGRATIONS_DIR = Path(str(files("datamgr.migrations")))
 
 # Alembic's bookkeeping table, read with Core so that everyday commands need not import Alembic.
 _alembic_version = Table("alembic_version", MetaData(), Column("version_num", String(32)))

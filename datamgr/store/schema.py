@@ -33,6 +33,9 @@ from sqlalchemy import (
 from sqlalchemy.sql import false
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
+# The data model's names live in datamgr.columns; the store re-exports them for its own callers.
+from datamgr.columns import KEY, MODEL_ID, PREDICTED_POWER, SENSOR_COLUMNS, TIMESTAMP, TURBINE
+from datamgr.columns import PROVENANCE_COLUMNS as PROVENANCE_COLUMNS
 from datamgr.errors import QueryError
 
 # Bump with every migration; a test checks it equals the head of migrations/versions.
@@ -46,24 +49,7 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-TIMESTAMP = "Timestamps"
-TURBINE = "turbine_id"
 TURBINE_ID_LENGTH = 64
-SENSOR_COLUMNS = (
-    "WindSpeed",
-    "WindDirAbs",
-    "WindDirRel",
-    "Power",
-    "Pitch",
-    "GenRPM",
-    "RotorRPM",
-    "EnvirTemp",
-    "NacelTemp",
-    "GearOilTemp",
-    "GearBearTemp",
-    "GenPh1Temp",
-    "GenBearTemp",
-)
 
 
 class UtcTimestamp(TypeDecorator[datetime]):
@@ -141,10 +127,10 @@ model_runs = Table(
 predictions = Table(
     "predictions",
     metadata,
-    Column("model_id", Integer, ForeignKey("model_runs.id"), primary_key=True),
+    Column(MODEL_ID, Integer, ForeignKey("model_runs.id"), primary_key=True),
     Column(TURBINE, String(TURBINE_ID_LENGTH), primary_key=True),
     Column(TIMESTAMP, UtcTimestamp(), primary_key=True),
-    Column("predicted_power", Float, nullable=True),
+    Column(PREDICTED_POWER, Float, nullable=True),
     Column("created_at", UtcTimestamp(), nullable=False),
     Index("ix_predictions_turbine_id_Timestamps", TURBINE, TIMESTAMP),
 )
@@ -178,18 +164,13 @@ evaluations = Table(
 
 # The tables that hold a time series: what --table may name, and each one's upsert key.
 TIME_SERIES_KEYS: dict[str, tuple[str, ...]] = {
-    "raw_data": (TURBINE, TIMESTAMP),
-    "predictions": ("model_id", TURBINE, TIMESTAMP),
+    "raw_data": KEY,
+    "predictions": (MODEL_ID, *KEY),
     "quarantine": ("source", TURBINE, TIMESTAMP),
 }
 TIME_SERIES_TABLES = tuple(TIME_SERIES_KEYS)
 # The tables `ingest` may write (quarantine is filled by ingest itself).
 INGEST_TABLES = ("raw_data", "predictions")
-
-
-# Columns written along with a change but never a change by themselves: predicting the same
-# value again leaves the row (and when it was first predicted) as it is.
-PROVENANCE_COLUMNS = frozenset({"created_at"})
 
 
 def time_series_table(name: str, allowed: tuple[str, ...] = TIME_SERIES_TABLES) -> Table:

@@ -10,6 +10,7 @@ from sqlalchemy import Engine, inspect, text
 from datamgr.errors import NotInitializedError, SchemaTooNewError
 from datamgr.store.engine import make_engine, read_connection, write_transaction
 from datamgr.store.migrate import (
+    MIGRATIONS_DIR,
     check_schema_current,
     current_revision,
     head_revision,
@@ -20,6 +21,15 @@ from datamgr.store.schema import SCHEMA_REVISION, SENSOR_COLUMNS, metadata
 
 def test_schema_revision_constant_is_the_migration_head() -> None:
     assert head_revision() == SCHEMA_REVISION
+
+
+def test_the_script_directory_is_the_top_level_migrations_folder() -> None:
+    """An editable install migrates with the checkout's migrations/ (the wheel test checks an installed one)."""
+    checkout = Path(__file__).resolve().parents[2]
+    assert checkout / "migrations" == MIGRATIONS_DIR
+    assert (MIGRATIONS_DIR / "env.py").is_file()
+    assert (MIGRATIONS_DIR / "script.py.mako").is_file()
+    assert (MIGRATIONS_DIR / "versions" / f"{SCHEMA_REVISION}.py").is_file()
 
 
 def test_migrating_an_empty_database(database_url: str) -> None:
@@ -85,8 +95,6 @@ def test_migrating_an_already_migrated_database_changes_nothing(database_url: st
 def test_upgrade_from_the_first_revision(database_url: str) -> None:
     from alembic import command
     from alembic.config import Config
-
-    from datamgr.store.migrate import MIGRATIONS_DIR
 
     engine = make_engine(database_url, create=True)
     with write_transaction(engine) as connection:
