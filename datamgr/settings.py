@@ -1,10 +1,10 @@
 """Settings: the config file, overridden by DATAMGR_* environment variables, overridden by CLI options.
 
-Nested keys are reached from the environment with a double underscore, for example
-DATAMGR_INFERENCE_PIPELINE__BATCH_SIZE=64 or DATAMGR_DATA_MANAGER__DB_PATH=/srv/scada.db.
-An empty variable counts as unset. A dict-valued variable (JSON, such as
-DATAMGR_TRAINING_PIPELINE__PARAMS='{"alpha": 1.0}') replaces the file's value whole: merging
-would leave keys from the file that the new value never meant to keep.
+`Settings` is a pydantic-settings BaseSettings, and load_settings gives it its sources. Nested keys are
+reached from the environment with a double underscore, for example DATAMGR_INFERENCE_PIPELINE__BATCH_SIZE=64
+or DATAMGR_DATA_MANAGER__DB_PATH=/srv/scada.db. An empty variable counts as unset. A dict-valued variable
+(JSON, such as DATAMGR_TRAINING_PIPELINE__PARAMS='{"alpha": 1.0}') replaces the file's value whole:
+merging would leave keys from the file that the new value never meant to keep.
 
 Paths, so that cron can run datamgr from any directory: a relative path written in the config
 file (and a default, when a config file is in use) is taken from the project folder, which is the
@@ -17,20 +17,24 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, get_origin
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 from datamgr.errors import ConfigError
 
 DEFAULT_CONFIG_PATH = Path("config/parameters.yml")
-ENV_PREFIX = "DATAMGR_"
+ENV_PREFIX, ENV_NESTING = "DATAMGR_", "__"
 # Read by the command line itself (as --config and --log-format), not settings.
 CLI_ONLY_ENV = frozenset({"CONFIG", "LOG_FORMAT"})
 # What an option overriding a setting is called, for error messages.
 OPTION_NAMES = {"db_url": "--db-url"}
+CHECK_SPELLING = "check the spelling against config/parameters.yml"
 
 
 class _Section(BaseModel):
@@ -201,11 +205,17 @@ SECTIONS: dict[str, type[_Section]] = {
     "monitoring": MonitoringSettings,
 }
 
+Key = tuple[str, ...]
+# What one load_settings call reads below the options (environment, config file); none for Settings(...) alone.
+_SOURCES: ContextVar[tuple[PydanticBaseSettingsSource, ...]] = ContextVar("datamgr_settings_sources", default=())
 
-class Settings(BaseModel):
+
+class Settings(BaseSettings):
     """Everything datamgr reads from the config file, the environment and the options."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = SettingsConfigDict(
+        extra="forbid", env_prefix=ENV_PREFIX, env_nested_delimiter=ENV_NESTING, env_ignore_empty=True
+    )
 
     db_url: str | None = None
     data_manager: DataManagerSettings = Field(default_factory=DataManagerSettings)
@@ -213,6 +223,18 @@ class Settings(BaseModel):
     inference_pipeline: InferencePipelineSettings = Field(default_factory=InferencePipelineSettings)
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
     turbines: dict[str, TurbineSettings] = Field(default_factory=dict)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Options first, then what load_settings read; Settings(...) alone is its arguments over the defaults."""
+        return (init_settings, *_SOURCES.get())
 
     @field_validator("turbines")
     @classmethod
@@ -233,6 +255,81 @@ class Settings(BaseModel):
         from sqlalchemy.engine import URL
 
         return URL.create("sqlite", database=str(self.data_manager.db_path)).render_as_string(hide_password=False)
+
+
+# Every setting one value can be given for: a top-level field, a whole section, or one key of a section.
+SETTABLE: dict[Key, FieldInfo] = {(name,): info for name, info in Settings.model_fields.items()} | {
+    (section, name): info for section, model in SECTIONS.items() for name, info in model.model_fields.items()
+}
+
+JSON_EXAMPLES: dict[Key, str] = {
+    ("turbines",): '{"T01": {"rated_power_kw": 2000}}',
+    ("data_manager", "column_map"): '{"Ws_avg": "WindSpeed"}',
+    ("training_pipeline", "params"): '{"max_iter": 100}',
+    ("data_manager", "limits"): '{"Power": [0, 2600]}',
+}
+
+
+class EnvironmentSource(EnvSettingsSource):
+    """DATAMGR_* variables of the given mapping, nested and JSON-decoded by pydantic-settings; unlike the built-in
+    source, it refuses a name that sets nothing (a typo is not ignored) and blames bad JSON on its variable."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        super().__init__(settings_cls)  # it reads os.environ; env_vars is replaced by the given mapping's below
+        self.names: dict[Key, str] = {}  # the variable each setting came from
+        for name in sorted(environ):
+            setting = name[len(ENV_PREFIX) :]
+            if not name.startswith(ENV_PREFIX) or setting in CLI_ONLY_ENV or environ[name] == "":
+                continue  # not a setting, or unset (env_ignore_empty)
+            key = tuple(setting.lower().split(ENV_NESTING))
+            if key not in SETTABLE:
+                raise ConfigError(f"{name}: unknown setting {'.'.join(key)}; {CHECK_SPELLING}")
+            self.names[key] = name
+        self.env_vars = {name.lower(): environ[name] for name in self.names.values()}
+
+    def decode_complex_value(self, field_name: str, field: FieldInfo, value: Any) -> Any:
+        try:
+            return super().decode_complex_value(field_name, field, value)
+        except json.JSONDecodeError as exc:
+            key = next(key for key, info in SETTABLE.items() if info is field)
+            name, example = self.names[key], JSON_EXAMPLES.get(key, '{"key": "value"}')
+            raise ConfigError(
+                f"{name}: not valid JSON ({exc.msg} at character {exc.pos + 1}); write the value as JSON, "
+                f"for example {name}='{example}'"
+            ) from None
+
+
+class ConfigFileSource(PydanticBaseSettingsSource):
+    """The YAML config file, with read_config_file's messages. Its relative paths (and the defaults') are
+    taken from the project folder here, where it is still known which values the file gave."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path) -> None:
+        super().__init__(settings_cls)
+        self.values = read_config_file(path)
+        base = project_dir(path)
+        for section, model in SECTIONS.items():
+            given = self.values.setdefault(section, {})
+            if not isinstance(given, dict):
+                continue  # refused when validated
+            for name, info in model.model_fields.items():
+                value = given.get(name, info.default)
+                if info.annotation is Path and isinstance(value, str | Path) and not Path(value).is_absolute():
+                    given[name] = base / value
+        if isinstance(self.values.get("db_url"), str):
+            self.values["db_url"] = _resolve_sqlite_url(self.values["db_url"], base)
+
+    def drop(self, keys: Iterable[Key]) -> None:
+        """Forget the file's value at each key another source sets: that value replaces it whole, not merged."""
+        for key in keys:
+            parent = self.values.get(key[0]) if len(key) == 2 else self.values
+            if isinstance(parent, dict):
+                parent.pop(key[-1], None)
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self.values.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return self.values
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
@@ -265,9 +362,6 @@ def project_dir(config_path: Path) -> Path:
     return folder.parent if folder.name == "config" else folder
 
 
-Key = tuple[str, ...]
-
-
 def load_settings(
     config_path: Path | None = None,
     *,
@@ -277,128 +371,43 @@ def load_settings(
 ) -> Settings:
     """Build the settings: file < environment < the overrides given here (CLI options).
 
-    Without an explicit path (argument or DATAMGR_CONFIG), config/parameters.yml is read when it
-    exists, and the built-in defaults (the lesson's values) are used when it does not.
-    config_from_env says that config_path is DATAMGR_CONFIG's value, for error messages.
+    Without an explicit path (argument or DATAMGR_CONFIG), config/parameters.yml is read when it exists,
+    else the built-in defaults (the lesson's) hold. config_from_env: config_path is DATAMGR_CONFIG's value.
     """
     environ = os.environ if environ is None else environ
     env_path = environ.get(f"{ENV_PREFIX}CONFIG")
     if config_path is None and env_path:
         config_path, config_from_env = Path(env_path), True
     path = config_path or DEFAULT_CONFIG_PATH
-    from_file = config_path is not None or path.exists()
     try:
-        merged = read_config_file(path) if from_file else {}
+        file = ConfigFileSource(Settings, path) if config_path is not None or path.exists() else None
     except ConfigError as exc:
         raise ConfigError(f"{ENV_PREFIX}CONFIG: {exc}" if config_from_env else str(exc)) from None
-
-    sources: dict[Key, str] = {}  # the env var or option each overridden key came from
-    for key, (name, value) in env_values(environ).items():
-        _put(merged, key, value)
-        sources[key] = name
-    for option, value in overrides.items():
-        if value is not None:
-            merged[option] = value
-            sources[(option,)] = OPTION_NAMES.get(option, f"option {option}")
+    env = EnvironmentSource(Settings, environ)
+    options = {name: value for name, value in overrides.items() if value is not None}
+    # Where each key that is not the file's came from: an option wins over the variable of the same key.
+    origins = env.names | {(name,): OPTION_NAMES.get(name, f"option {name}") for name in options}
+    if file is not None:
+        file.drop(origins)
+    token = _SOURCES.set((env,) if file is None else (env, file))
     try:
-        settings = Settings.model_validate(merged)
+        return Settings(**options)
     except ValidationError as exc:
-        raise ConfigError(_describe_validation_error(exc, str(path), sources)) from None
-    return _resolve_paths(settings, project_dir(path), sources) if from_file else settings
+        raise ConfigError(_describe_validation_error(exc, str(path), origins)) from None
+    finally:
+        _SOURCES.reset(token)
 
 
-def env_values(environ: Mapping[str, str]) -> dict[Key, tuple[str, Any]]:
-    """Every DATAMGR_* variable as (section, key) -> (its name, its value); JSON is decoded where the
-    setting is a dict or a whole section. Empty variables count as unset; unknown names are errors."""
-    found: dict[Key, tuple[str, Any]] = {}
-    for name in sorted(environ):
-        raw = environ[name]
-        if not name.startswith(ENV_PREFIX) or name[len(ENV_PREFIX) :] in CLI_ONLY_ENV or raw == "":
-            continue
-        key = tuple(name[len(ENV_PREFIX) :].lower().split("__"))
-        found[key] = (name, _decode(name, key, raw) if _is_structured(name, key) else raw)
-    return found
-
-
-def _is_structured(name: str, key: Key) -> bool:
-    """Whether the setting a variable names takes JSON (a dict, a list or a whole section)."""
-    if len(key) == 1 and key[0] in Settings.model_fields and key[0] not in SECTIONS:
-        return get_origin(Settings.model_fields[key[0]].annotation) in (dict, list, tuple)  # turbines
-    if len(key) == 1 and key[0] in SECTIONS:
-        return True
-    if len(key) == 2 and key[0] in SECTIONS and key[1] in SECTIONS[key[0]].model_fields:
-        annotation = SECTIONS[key[0]].model_fields[key[1]].annotation
-        return get_origin(annotation) in (dict, list, tuple)
-    raise ConfigError(f"{name}: unknown setting {'.'.join(key)}; check the spelling against config/parameters.yml")
-
-
-JSON_EXAMPLES: dict[Key, str] = {
-    ("turbines",): '{"T01": {"rated_power_kw": 2000}}',
-    ("data_manager", "column_map"): '{"Ws_avg": "WindSpeed"}',
-    ("training_pipeline", "params"): '{"max_iter": 100}',
-    ("data_manager", "limits"): '{"Power": [0, 2600]}',
-}
-
-
-def _decode(name: str, key: Key, raw: str) -> Any:
-    try:
-        return json.loads(raw)
-    except json.JSONDecodeError as exc:
-        example = JSON_EXAMPLES.get(key, '{"key": "value"}')
-        raise ConfigError(
-            f"{name}: not valid JSON ({exc.msg} at character {exc.pos + 1}); write the value as JSON, "
-            f"for example {name}='{example}'"
-        ) from None
-
-
-def _put(values: dict[str, Any], key: Key, value: Any) -> None:
-    """Set one key from the environment, replacing (never merging into) what the file had there."""
-    if len(key) == 1:
-        values[key[0]] = value
-        return
-    section = values.get(key[0])
-    if not isinstance(section, dict):
-        section = values[key[0]] = {}
-    section[key[1]] = value
-
-
-def _source_of(loc: Key, sources: Mapping[Key, str]) -> str | None:
-    """The env var or option a key (or its whole section) came from; None when from the file or a default."""
-    for depth in (2, 1):
-        if loc[:depth] in sources:
-            return sources[loc[:depth]]
-    return None
-
-
-def _describe_validation_error(exc: ValidationError, config: str, sources: Mapping[Key, str]) -> str:
+def _describe_validation_error(exc: ValidationError, config: str, origins: Mapping[Key, str]) -> str:
     """One line naming the first bad key, its value and the one place it came from."""
     first = exc.errors()[0]
     loc = tuple(str(part) for part in first["loc"])
     key = ".".join(loc)
-    source = _source_of(loc, sources) or config
+    source = origins.get(loc[:2]) or origins.get(loc[:1]) or config
     more = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
     if first["type"] == "extra_forbidden":
-        return f"{source}: unknown setting {key}{more}; check the spelling against config/parameters.yml"
+        return f"{source}: unknown setting {key}{more}; {CHECK_SPELLING}"
     return f"{source}: setting {key} = {first.get('input')!r} is invalid: {first['msg']}{more}"
-
-
-def _resolve_paths(settings: Settings, base: Path, sources: Mapping[Key, str]) -> Settings:
-    """Take the relative paths of the file (and defaults) from the project folder, not the working directory."""
-    updates: dict[str, Any] = {}
-    for section_name in SECTIONS:
-        section = getattr(settings, section_name)
-        changed = {
-            field: base / value
-            for field, info in type(section).model_fields.items()
-            if info.annotation is Path
-            and _source_of((section_name, field), sources) is None
-            and not (value := getattr(section, field)).is_absolute()
-        }
-        if changed:
-            updates[section_name] = section.model_copy(update=changed)
-    if settings.db_url and _source_of(("db_url",), sources) is None:
-        updates["db_url"] = _resolve_sqlite_url(settings.db_url, base)
-    return settings.model_copy(update=updates)
 
 
 def _resolve_sqlite_url(url: str, base: Path) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from datamgr.errors import ConfigError
-from datamgr.settings import load_settings
+from datamgr.settings import Settings, TurbineSettings, load_settings
 from tests.conftest import Invoke, Project
 
 
@@ -257,3 +257,97 @@ def test_a_database_path_with_url_characters_names_that_very_file(
     assert db.is_file()
     assert sorted(p.name for p in db.parent.iterdir()) == ["a b%20?x=1#.db"]
     assert not (clean_env / "we ird A ").exists()  # what an unescaped URL made of the path
+
+
+def test_the_given_environment_is_read_not_the_process_one(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATAMGR_INFERENCE_PIPELINE__BATCH_SIZE", "7")
+    assert load_settings(environ={"DATAMGR_INFERENCE_PIPELINE__BATCH_SIZE": "9"}).inference_pipeline.batch_size == 9
+    assert load_settings(environ={}).inference_pipeline.batch_size == 32
+    assert load_settings().inference_pipeline.batch_size == 7
+
+
+def test_settings_built_directly_are_their_arguments_over_the_defaults(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only load_settings reads the environment and the file: Settings() stays the built-in defaults."""
+    write(clean_env / "work" / "config" / "parameters.yml", "inference_pipeline:\n  batch_size: 3\n")
+    monkeypatch.setenv("DATAMGR_INFERENCE_PIPELINE__BATCH_SIZE", "7")
+    assert Settings().inference_pipeline.batch_size == 32
+    assert Settings(db_url="sqlite:///given.db").database_url == "sqlite:///given.db"
+
+
+def test_a_whole_section_or_the_turbines_given_as_json_replace_the_files(clean_env: Path) -> None:
+    config = write(
+        clean_env / "scada" / "config" / "parameters.yml",
+        "data_manager:\n  db_path: file.db\n  lock_timeout_s: 5\n  raw_data_table_name: raw\n"
+        "turbines:\n  T01: {rated_power_kw: 2000}\n  T02: {name: second}\n",
+    )
+    environ = {
+        "DATAMGR_DATA_MANAGER": '{"lock_timeout_s": 9}',
+        "DATAMGR_DATA_MANAGER__CONNECT_TIMEOUT_S": "3",
+        "DATAMGR_TURBINES": '{"T03": {"hub_height_m": 80}}',
+    }
+    settings = load_settings(config, environ=environ)
+    manager = settings.data_manager
+    assert (manager.lock_timeout_s, manager.connect_timeout_s, manager.raw_data_table_name) == (9, 3, "raw_data")
+    assert manager.db_path == Path("data/sqlite/app.db")  # the section came from the environment: not the file's
+    assert settings.turbines == {"T03": TurbineSettings(hub_height_m=80)}
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        (
+            "DATAMGR_TURBINES",
+            "{T01}",
+            "DATAMGR_TURBINES: not valid JSON (Expecting property name enclosed in double quotes at character 2); "
+            """write the value as JSON, for example DATAMGR_TURBINES='{"T01": {"rated_power_kw": 2000}}'""",
+        ),
+        (
+            "DATAMGR_MONITORING",
+            "nope",
+            "DATAMGR_MONITORING: not valid JSON (Expecting value at character 1); write the value as JSON, "
+            """for example DATAMGR_MONITORING='{"key": "value"}'""",
+        ),
+        (
+            "DATAMGR_TURBINES__T01__NAME",
+            "first",
+            "DATAMGR_TURBINES__T01__NAME: unknown setting turbines.t01.name; check the spelling against "
+            "config/parameters.yml",
+        ),
+        (
+            "DATAMGR_DATA_MANAGER__LIMITS__POWER",
+            "[0, 100]",
+            "DATAMGR_DATA_MANAGER__LIMITS__POWER: unknown setting data_manager.limits.power; check the spelling "
+            "against config/parameters.yml",
+        ),
+        (
+            "DATAMGR_TURBINES",
+            '{"T01": {"hub_height_m": -1}}',
+            "DATAMGR_TURBINES: setting turbines.T01.hub_height_m = -1 is invalid: Input should be greater than 0",
+        ),
+    ],
+)
+def test_a_bad_variable_is_blamed_by_name(clean_env: Path, name: str, value: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environ={name: value})
+    assert str(caught.value) == message
+
+
+def test_a_bad_option_is_blamed_by_its_name(clean_env: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environ={"DATAMGR_DB_URL": "sqlite:///env.db"}, db_url=5)
+    assert str(caught.value) == "--db-url: setting db_url = 5 is invalid: Input should be a valid string"
+
+
+def test_the_variables_the_command_line_reads_are_not_settings(clean_env: Path) -> None:
+    config = write(clean_env / "site" / "config" / "parameters.yml", "inference_pipeline:\n  batch_size: 3\n")
+    settings = load_settings(environ={"DATAMGR_CONFIG": str(config), "DATAMGR_LOG_FORMAT": "json"})
+    assert settings.inference_pipeline.batch_size == 3
+
+
+def test_a_bad_config_file_is_reported_before_a_bad_variable(clean_env: Path) -> None:
+    write(clean_env / "work" / "config" / "parameters.yml", "data_manager: [1, 2\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environ={"DATAMGR_DBURL": "sqlite:///x.db"})
+    assert str(caught.value).startswith("config file config/parameters.yml is not valid YAML at line 2, column 1")
