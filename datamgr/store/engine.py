@@ -20,7 +20,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event, func, select
+from sqlalchemy import Connection, Dialect, Engine, create_engine, event, func, select
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
@@ -46,6 +46,12 @@ _LIBPQ_DRIVERS = ("psycopg", "psycopg2")
 _LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's SQLSTATE for "canceling statement due to lock timeout"
 
 T = TypeVar("T")
+
+
+def stores_epoch_seconds(dialect: Dialect) -> bool:
+    """Whether the backend keeps instants as whole epoch seconds (SQLite's INTEGER: ordering and ranges
+    are integer comparisons); the others keep timestamptz. schema.UtcTimestamp asks."""
+    return dialect.name == "sqlite"
 
 
 def sqlite_path(url: str | URL) -> Path | None:

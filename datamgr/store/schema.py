@@ -37,6 +37,7 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 from datamgr.columns import KEY, MODEL_ID, PREDICTED_POWER, SENSOR_COLUMNS, TIMESTAMP, TURBINE
 from datamgr.columns import PROVENANCE_COLUMNS as PROVENANCE_COLUMNS
 from datamgr.errors import QueryError
+from datamgr.store.engine import stores_epoch_seconds
 
 # Bump with every migration; a test checks it equals the head of migrations/versions.
 SCHEMA_REVISION = "0005_monitoring"
@@ -59,7 +60,7 @@ class UtcTimestamp(TypeDecorator[datetime]):
     cache_ok = True
 
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
-        if dialect.name == "sqlite":
+        if stores_epoch_seconds(dialect):
             # Exactly INTEGER, so a one-column primary key on it is SQLite's rowid.
             return dialect.type_descriptor(Integer())
         return dialect.type_descriptor(DateTime(timezone=True))
@@ -69,14 +70,14 @@ class UtcTimestamp(TypeDecorator[datetime]):
             return None
         if value.tzinfo is None:
             raise ValueError("datamgr stores aware UTC timestamps only")
-        if dialect.name == "sqlite":
+        if stores_epoch_seconds(dialect):
             return int(value.timestamp())
         return value.astimezone(UTC)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        if dialect.name == "sqlite":
+        if stores_epoch_seconds(dialect):
             return datetime.fromtimestamp(value, tz=UTC)
         return value.astimezone(UTC)
 
