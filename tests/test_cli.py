@@ -56,7 +56,7 @@ def test_init_db_creates_folder_migrates_and_loads_history(project: Project, cli
 
 def test_init_db_twice_changes_nothing(project: Project, cli: Invoke) -> None:
     assert cli("init-db").exit_code == 0
-    before = project.checksum()
+    before = project.snapshot()
     outcome = cli("init-db")
     assert outcome.exit_code == 0
     rows = len(project.files.history_frame)
@@ -64,7 +64,7 @@ def test_init_db_twice_changes_nothing(project: Project, cli: Invoke) -> None:
         f"init-db: schema at {SCHEMA_REVISION}; history not loaded: raw_data already holds {rows} rows; "
         f"raw_data holds {rows} rows\n"
     )
-    assert project.checksum() == before
+    assert project.snapshot() == before
 
 
 def test_init_db_no_history(project: Project, cli: Invoke) -> None:

@@ -3,7 +3,6 @@ fail fast, with one error naming the setting (data_manager.connect_timeout_s, lo
 
 from __future__ import annotations
 
-import os
 import socket
 import sqlite3
 import threading
@@ -51,10 +50,6 @@ def test_unresponsive_postgresql_fails_within_the_connect_timeout(
     silent_server: int, cli: Invoke, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, command: list[str]
 ) -> None:
     pytest.importorskip("psycopg")
-    for name in list(os.environ):
-        if name.startswith("DATAMGR_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DATAMGR_DATA_MANAGER__CONNECT_TIMEOUT_S", "2")
     url = f"postgresql+psycopg://u@127.0.0.1:{silent_server}/db"
     started = time.monotonic()

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -102,7 +103,7 @@ def test_make_run_twice_changes_nothing_the_second_time(tmp_path: Path) -> None:
 
     def make_run() -> str:
         result = subprocess.run(
-            ["make", "run", f"VENV={venv}"], cwd=source, capture_output=True, text=True, timeout=600
+            ["make", "run", f"VENV={venv}"], cwd=source, capture_output=True, text=True, timeout=600, env=os.environ
         )
         assert result.returncode == 0, result.stderr
         return result.stderr
