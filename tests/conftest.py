@@ -11,6 +11,8 @@ from typing import Any
 
 import pandas as pd
 import pytest
+import typer.core
+import typer.main
 from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.pool import NullPool
 from typer.testing import CliRunner
@@ -211,6 +213,22 @@ class Outcome:
 
 
 Invoke = Callable[..., Outcome]
+
+
+def command_paths() -> list[tuple[str, ...]]:
+    """Every command of the app as typed after `datamgr`, sub-commands included (`models activate`),
+    read from the app itself."""
+    found: list[tuple[str, ...]] = []
+
+    def walk(command: Any, path: tuple[str, ...]) -> None:
+        if path:
+            found.append(path)
+        if isinstance(command, typer.core.TyperGroup):
+            for name, sub in command.commands.items():
+                walk(sub, (*path, name))
+
+    walk(typer.main.get_command(app), ())
+    return found
 
 
 @pytest.fixture

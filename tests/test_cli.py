@@ -21,14 +21,6 @@ def test_version(cli: Invoke) -> None:
     assert (outcome.exit_code, outcome.stdout) == (0, f"datamgr {__version__}\n")
 
 
-@pytest.mark.parametrize("command", ["init-db", "ingest", "last-n", "range", "export", "train", "predict", "models"])
-def test_every_command_has_help_with_an_example(cli: Invoke, command: str) -> None:
-    outcome = cli(command, "-h")
-    assert outcome.exit_code == 0
-    assert re.search(r"^  Examples?:$", outcome.stdout, re.MULTILINE)
-    assert f"datamgr {command}" in outcome.stdout
-
-
 def test_usage_error_exits_2(cli: Invoke) -> None:
     outcome = cli("last-n", "many")
     assert outcome.exit_code == 2
