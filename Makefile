@@ -78,7 +78,7 @@ test-wheel: $(STAMP) ## build the wheel, install it in a fresh venv outside the 
 lint: $(STAMP) ## ruff and mypy
 	$(BIN)/ruff check datamgr tests
 	$(BIN)/ruff format --check datamgr tests
-	$(BIN)/mypy datamgr
+	$(BIN)/mypy datamgr tests
 
 bench: $(STAMP) postgres-server ## benchmarks (not part of test): a table of figures and ratios; BENCH_ARGS='--also farm-train' adds training 100 turbines (~30 min)
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
