@@ -76,9 +76,9 @@ test-wheel: $(STAMP) ## build the wheel, install it in a fresh venv outside the 
 	$(BIN)/python -m pytest -q -m wheel tests/test_wheel.py
 
 lint: $(STAMP) ## ruff and mypy
-	$(BIN)/ruff check datamgr migrations tests
-	$(BIN)/ruff format --check datamgr migrations tests
-	$(BIN)/mypy datamgr migrations
+	$(BIN)/ruff check datamgr migrations tests benchmarks
+	$(BIN)/ruff format --check datamgr migrations tests benchmarks
+	$(BIN)/mypy datamgr migrations tests benchmarks
 
 bench: $(STAMP) postgres-server ## benchmarks (not part of test): a table of figures and ratios; BENCH_ARGS='--also farm-train' adds training 100 turbines (~30 min)
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)

@@ -11,6 +11,10 @@ from typing import Any
 
 import pandas as pd
 import pytest
+import typer.core
+import typer.main
+from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy.pool import NullPool
 from typer.testing import CliRunner
 
 from datamgr.cli import app
@@ -47,6 +51,19 @@ def sample_files(tmp_path_factory: pytest.TempPathFactory) -> SampleFiles:
     )
 
 
+@pytest.fixture(autouse=True)
+def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """Every test starts with no DATAMGR_* variable of the shell that ran pytest, in a working
+    directory of its own: the default config/parameters.yml and every relative default path point
+    into tmp_path, never into the checkout. A test sets what it needs on top; subprocesses get
+    exactly that (helpers pass env=os.environ)."""
+    for name in list(os.environ):
+        if name.startswith("DATAMGR_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "sqlite_only: checks something only SQLite has (a file, PRAGMAs)")
 
@@ -76,6 +93,46 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+def table_names(connection: Connection) -> list[str]:
+    """Every table of the database, read from its catalog (so a new table, or one left behind, is
+    never missed): SQLite's own tables included, PostgreSQL's outside the public schema named with
+    their schema."""
+    if connection.dialect.name == "sqlite":
+        names = connection.execute(text("SELECT name FROM sqlite_master WHERE type = 'table'")).scalars()
+        return sorted(names)
+    found = connection.execute(
+        text(
+            "SELECT table_schema, table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE' "
+            "AND table_schema NOT IN ('pg_catalog', 'information_schema')"
+        )
+    )
+    return sorted(name if schema == "public" else f"{schema}.{name}" for schema, name in found)
+
+
+def checksum(connection: Connection, table: str) -> tuple[int, str]:
+    """Row count and a digest of every row of one table."""
+    quoted = ".".join(connection.dialect.identifier_preparer.quote(part) for part in table.split("."))
+    rows = sorted(map(repr, connection.execute(text(f"SELECT * FROM {quoted}"))))
+    return len(rows), hashlib.sha256("\n".join(rows).encode()).hexdigest()
+
+
+def snapshot(url: str) -> dict[str, tuple[int, str]]:
+    """The checksum of every table of the database at `url`, through a connection of its own: a
+    refused command must leave all of them as they were (raw_data, predictions, model_runs,
+    quarantine, turbines, evaluations, alembic_version …), and make no new one."""
+    engine = plain_engine(url)
+    try:
+        with engine.connect() as connection:
+            return {table: checksum(connection, table) for table in table_names(connection)}
+    finally:
+        engine.dispose()
+
+
+def plain_engine(url: str) -> Engine:
+    """An engine apart from datamgr's (no pool, none of its settings), to look at a database."""
+    return create_engine(url, poolclass=NullPool)
+
+
 @dataclass
 class Project:
     """A working directory laid out like a datamgr checkout, with its own database."""
@@ -85,15 +142,12 @@ class Project:
     backend: str
     files: SampleFiles
     db_path: Path  # the SQLite file (meaningful on the sqlite backend only)
-    _engine: Any = field(default=None, repr=False)
+    _engine: Engine | None = field(default=None, repr=False)
 
     def sql(self, statement: str, **params: Any) -> list[tuple[Any, ...]]:
         """Run SQL through a plain engine, apart from datamgr's (identifiers quoted for PostgreSQL)."""
-        from sqlalchemy import create_engine, text
-        from sqlalchemy.pool import NullPool
-
         if self._engine is None:
-            self._engine = create_engine(self.url, poolclass=NullPool)
+            self._engine = plain_engine(self.url)
         with self._engine.begin() as connection:
             result = connection.execute(text(statement), params)
             return [tuple(row) for row in result] if result.returns_rows else []
@@ -101,23 +155,15 @@ class Project:
     def rows(self, table: str = "raw_data") -> int:
         return int(self.sql(f"SELECT count(*) FROM {table}")[0][0])
 
-    def checksum(self, table: str = "raw_data") -> tuple[int, str]:
-        """Row count and a digest of every row, to prove a failed command changed nothing."""
-        rows = sorted(map(repr, self.sql(f"SELECT * FROM {table}")))
-        return len(rows), hashlib.sha256("\n".join(rows).encode()).hexdigest()
-
     def snapshot(self) -> dict[str, tuple[int, str]]:
-        """The checksum of every table in the database (alembic_version included): a refused command
-        must leave all of them as they were, not raw_data alone."""
-        return {table: self.checksum(table) for table in sorted(self.tables())}
+        """The checksum of every table in the database (see `snapshot`)."""
+        return snapshot(self.url)
 
     def tables(self) -> set[str]:
-        from sqlalchemy import create_engine, inspect
-        from sqlalchemy.pool import NullPool
-
-        engine = create_engine(self.url, poolclass=NullPool)
+        engine = plain_engine(self.url)
         try:
-            return set(inspect(engine).get_table_names())
+            with engine.connect() as connection:
+                return set(table_names(connection))
         finally:
             engine.dispose()
 
@@ -142,10 +188,8 @@ def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -
 def project(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sample_files: SampleFiles, backend: str, database_url: str
 ) -> Iterator[Project]:
-    for name in list(os.environ):
-        if name.startswith("DATAMGR_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
+    """The working directory (tmp_path, see isolated_environment) pointed at the backend's database,
+    the sample history and a quick training run."""
     db_path = tmp_path / "db" / "scada.db"
     monkeypatch.setenv("DATAMGR_DATA_MANAGER__DB_PATH", str(db_path))
     if backend == "postgresql":
@@ -169,6 +213,22 @@ class Outcome:
 
 
 Invoke = Callable[..., Outcome]
+
+
+def command_paths() -> list[tuple[str, ...]]:
+    """Every command of the app as typed after `datamgr`, sub-commands included (`models activate`),
+    read from the app itself."""
+    found: list[tuple[str, ...]] = []
+
+    def walk(command: Any, path: tuple[str, ...]) -> None:
+        if path:
+            found.append(path)
+        if isinstance(command, typer.core.TyperGroup):
+            for name, sub in command.commands.items():
+                walk(sub, (*path, name))
+
+    walk(typer.main.get_command(app), ())
+    return found
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sqlite3
 import subprocess
@@ -39,6 +40,7 @@ def start_ingest(project: Project, path: Path) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         text=True,
+        env=os.environ,
     )
 
 
@@ -61,25 +63,25 @@ def integrity(project: Project) -> str:
     ids=["before-first-write", "after-one-batch-written", "after-two-batches-written"],
 )
 def test_kill_9_part_way_leaves_the_database_as_before(initialized: Project, big_file: Path, marker: str) -> None:
-    before = initialized.checksum()
+    before = initialized.snapshot()
     process = start_ingest(initialized, big_file)
     wait_for(process, marker)
     process.kill()
     assert process.wait(timeout=30) == -signal.SIGKILL
     assert integrity(initialized) == "ok"
-    assert initialized.checksum() == before
+    assert initialized.snapshot() == before
 
     again = subprocess.run(
-        [str(DATAMGR), "ingest", str(big_file)], cwd=initialized.root, capture_output=True, text=True
+        [str(DATAMGR), "ingest", str(big_file)], cwd=initialized.root, capture_output=True, text=True, env=os.environ
     )
     assert again.returncode == 0, again.stderr
     assert again.stderr.endswith(f"{BIG_ROWS} rows read, {BIG_ROWS} inserted, 0 updated, 0 unchanged\n")
-    assert initialized.rows() == before[0] + BIG_ROWS
+    assert initialized.rows() == before["raw_data"][0] + BIG_ROWS
     assert integrity(initialized) == "ok"
 
 
 def test_ctrl_c_rolls_back_with_exit_130(initialized: Project, big_file: Path) -> None:
-    before = initialized.checksum()
+    before = initialized.snapshot()
     process = start_ingest(initialized, big_file)
     wait_for(process, "staged 100000 rows")
     process.send_signal(signal.SIGINT)
@@ -87,5 +89,5 @@ def test_ctrl_c_rolls_back_with_exit_130(initialized: Project, big_file: Path) -
     rest = process.stderr.read()
     assert process.wait(timeout=60) == 130
     assert rest.splitlines()[-1] == "Error: interrupted; the transaction was rolled back and nothing was written"
-    assert initialized.checksum() == before
+    assert initialized.snapshot() == before
     assert integrity(initialized) == "ok"

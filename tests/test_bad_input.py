@@ -1,4 +1,5 @@
-"""Every broken input file: one `Error:` line naming the problem, exit 1, and an unchanged database."""
+"""Every broken input file: one `Error:` line naming the problem, exit 1, and an unchanged database:
+every table of it, as its catalog lists them (Project.snapshot)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from datamgr.store.schema import metadata
 from tests.conftest import Invoke, Project
 
 
 def text(content: str) -> Callable[[Path, Project], None]:
-    return lambda path, _project: path.write_text(content)
+    def write(path: Path, _project: Project) -> None:
+        path.write_text(content)
+
+    return write
 
 
 def truncated_parquet(path: Path, project: Project) -> None:
@@ -94,6 +99,20 @@ CASES = [
 ]
 
 
+def test_the_snapshot_holds_every_table_and_sees_a_change_in_any(initialized: Project, cli: Invoke) -> None:
+    """What the tests below compare: every table of the schema and the migration's version, each
+    by its rows; a change to any one of them, or a new table, shows."""
+    before = initialized.snapshot()
+    assert set(before) == {*metadata.tables, "alembic_version"}
+    assert cli("ingest", initialized.files.inference).exit_code == 0
+    after = initialized.snapshot()
+    assert {table for table in before if after[table] != before[table]} == {"raw_data"}
+    initialized.sql("UPDATE alembic_version SET version_num = version_num")  # a write that changes no value
+    assert initialized.snapshot() == after
+    initialized.sql("CREATE TABLE leftover (x INTEGER)")
+    assert set(initialized.snapshot()) == {*after, "leftover"}
+
+
 @pytest.mark.parametrize(("name", "make", "message"), CASES, ids=[case[0] for case in CASES])
 def test_bad_file_is_refused_and_changes_nothing(
     initialized: Project,
@@ -105,22 +124,22 @@ def test_bad_file_is_refused_and_changes_nothing(
     path = initialized.root / name
     if make is not None:
         make(path, initialized)
-    before = initialized.checksum()
+    before = initialized.snapshot()
     outcome = cli("ingest", path)
     assert outcome.stderr == "Error: " + message.format(path=path) + "\n"
     assert (outcome.exit_code, outcome.stdout) == (1, "")
-    assert initialized.checksum() == before
+    assert initialized.snapshot() == before
 
 
 def test_one_bad_file_among_good_ones_lands_nothing(initialized: Project, cli: Invoke) -> None:
     good, bad = initialized.root / "good.csv", initialized.root / "bad.csv"
     good.write_text("Timestamps,Power\n2031-01-01 00:00,1\n")
     bad.write_text("Timestamps,Power\n2031-01-01 00:10,broken\n")
-    before = initialized.checksum()
+    before = initialized.snapshot()
     outcome = cli("ingest", good, bad)
     assert outcome.exit_code == 1
     assert outcome.stderr == f"Error: {bad}: column Power: 1 non-numeric value(s) at row 1 ('broken')\n"
-    assert initialized.checksum() == before
+    assert initialized.snapshot() == before
 
 
 def test_bad_row_in_a_later_batch_is_reported_with_its_file_row(
@@ -134,10 +153,10 @@ def test_bad_row_in_a_later_batch_is_reported_with_its_file_row(
         "Timestamps,Power\n2031-01-01 00:00,1\n2031-01-01 00:10,2\n2031-01-01 00:20,3\n"
         "2031-01-01 00:30,?\n2031-01-01 00:40,?\n"
     )
-    before = initialized.checksum()
+    before = initialized.snapshot()
     outcome = cli("ingest", path)
     assert outcome.stderr == f"Error: {path}: column Power: 1 non-numeric value(s) at row 4 ('?')\n"
-    assert initialized.checksum() == before
+    assert initialized.snapshot() == before
 
 
 def test_unknown_columns_can_be_ignored_explicitly(initialized: Project, cli: Invoke) -> None:
@@ -206,14 +225,14 @@ def test_required_offsets(initialized: Project, cli: Invoke, monkeypatch: pytest
     monkeypatch.setenv("DATAMGR_DATA_MANAGER__REQUIRE_OFFSETS", "true")
     path = initialized.root / "mixed.csv"
     path.write_text("Timestamps,Power\n2031-01-01T00:00:00Z,1\n2031-01-01 00:10,2\n2031-01-01T00:20:00+01:00,3\n")
-    before = initialized.checksum()
+    before = initialized.snapshot()
     outcome = cli("ingest", path)
     assert (outcome.exit_code, outcome.stderr) == (
         1,
         f"Error: {path}: column Timestamps: 1 value(s) without a UTC offset at row 2 ('2031-01-01 00:10'); "
         "data_manager.require_offsets is true\n",
     )
-    assert initialized.checksum() == before
+    assert initialized.snapshot() == before
 
 
 @pytest.mark.sqlite_only
@@ -231,7 +250,7 @@ def test_database_folder_that_cannot_be_created(project: Project, cli: Invoke, m
 
 def test_database_from_a_newer_datamgr(initialized: Project, cli: Invoke) -> None:
     initialized.sql("UPDATE alembic_version SET version_num = '0042_future'")
-    before = initialized.checksum()
+    before = initialized.snapshot()
     for args in (["init-db"], ["ingest", str(initialized.files.inference)], ["last-n", "1"]):
         outcome = cli(*args)
         assert (outcome.exit_code, outcome.stderr) == (
@@ -239,7 +258,7 @@ def test_database_from_a_newer_datamgr(initialized: Project, cli: Invoke) -> Non
             "Error: the database schema is at 0042_future, which this datamgr (0005_monitoring) does not know: "
             "it was migrated by a newer datamgr; upgrade datamgr\n",
         )
-    assert initialized.checksum() == before
+    assert initialized.snapshot() == before
 
 
 def test_json_log_format_for_errors_and_reports(initialized: Project, cli: Invoke) -> None:
@@ -264,7 +283,7 @@ def test_database_file_that_cannot_be_written(initialized: Project, cli: Invoke)
         pytest.skip("chattr is not installed, and root can write any file whatever its mode")
     csv = initialized.root / "new.csv"
     csv.write_text("Timestamps,Power\n2031-01-01 00:00,1\n")
-    before = initialized.checksum()
+    before = initialized.snapshot()
     files = [str(p) for p in initialized.db_path.parent.iterdir()]
     locked = subprocess.run(["chattr", "+i", *files], capture_output=True, text=True)
     try:
@@ -278,7 +297,7 @@ def test_database_file_that_cannot_be_written(initialized: Project, cli: Invoke)
         f"Error: database sqlite:///{initialized.db_path}: attempt to write a readonly database; "
         "check the file's permissions\n"
     )
-    assert initialized.checksum() == before
+    assert initialized.snapshot() == before
 
 
 @pytest.mark.parametrize(

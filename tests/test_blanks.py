@@ -7,7 +7,6 @@ import math
 from collections.abc import Iterator
 
 import numpy as np
-import pandas as pd
 import pytest
 from sqlalchemy import Engine
 
@@ -34,19 +33,12 @@ def db(database_url: str) -> Iterator[Engine]:
 
 @pytest.fixture(params=["upsert", "upsert_frames"])
 def write(request: pytest.FixtureRequest) -> Upsert:
-    """Both write paths (on SQLite, `upsert` of time-ordered batches is the in-place executemany;
-    `upsert_frames` is always the staging merge), with or without replace_blanks."""
-
-    def run(engine: Engine, *frames: pd.DataFrame, replace_blanks: bool = False) -> UpsertCounts:
-        with write_transaction(engine) as connection:
-            if request.param == "upsert":
-                return repository.upsert(connection, raw_data, lambda: iter(frames), replace_blanks=replace_blanks)
-            return repository.upsert_frames(connection, raw_data, frames, replace_blanks=replace_blanks)
-
-    return run
+    """Both write paths (`upsert`: the backend's bulk path; `upsert_frames`: always the staging
+    merge), with or without replace_blanks."""
+    return Upsert(str(request.param))
 
 
-def table(engine: Engine) -> list[tuple[float, ...]]:
+def table(engine: Engine) -> list[tuple[float | None, ...]]:
     with read_connection(engine) as connection:
         rows = repository.between(connection, raw_data, None, None)
     return [tuple(None if math.isnan(v) else v for v in row) for row in rows[["Power", "WindSpeed"]].to_numpy()]

@@ -49,7 +49,7 @@ def test_arrow_parses_clean_columns_as_pandas_does(values: list[str | None], dec
         (["12:00"], "."),
     ],
 )
-def test_a_value_arrow_cannot_parse_goes_to_the_pandas_path(values: list[str], decimal: str) -> None:
+def test_a_value_arrow_cannot_parse_goes_to_the_pandas_path(values: list[str | None], decimal: str) -> None:
     assert _arrow_numeric(as_arrow_text(values), decimal) is None
     numbers, blank = _numeric(as_arrow_text(values), decimal)
     assert bool((numbers.isna() & ~blank).any())  # conform_batch refuses it, naming the row

@@ -47,11 +47,11 @@ def farm_project(folder: Path, train_start: str = "2007-07-01", train_end: str =
 
 
 def datamgr(config: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """The installed command, from another directory, with nothing of the test's DATAMGR_* environment."""
+    """The installed command, from another directory, with the config file alone (no DATAMGR_* variable:
+    see isolated_environment)."""
     assert DATAMGR is not None
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DATAMGR_")}
     return subprocess.run(
-        [DATAMGR, "--config", str(config), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
+        [DATAMGR, "--config", str(config), *args], cwd=cwd, env=os.environ, capture_output=True, text=True, timeout=600
     )
 
 

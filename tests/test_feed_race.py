@@ -65,7 +65,12 @@ def landed(project: Project) -> list[tuple[int, float, float]]:
 def ingest(project: Project, path: Path) -> subprocess.CompletedProcess[str]:
     assert DATAMGR
     return subprocess.run(
-        [DATAMGR, "--quiet", "ingest", str(path)], cwd=project.root, capture_output=True, text=True, timeout=120
+        [DATAMGR, "--quiet", "ingest", str(path)],
+        cwd=project.root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=os.environ,
     )
 
 
@@ -167,7 +172,7 @@ def test_writer_script_writes_what_the_test_expects(tmp_path: Path) -> None:
     """The feeder of the race test, alone: its file is the expected rows exactly."""
     feed = tmp_path / "feed.csv"
     feed.write_text("Timestamps,WindSpeed,Power\n")
-    subprocess.run([sys.executable, "-c", WRITER, str(feed), "30"], check=True, env={**os.environ})
+    subprocess.run([sys.executable, "-c", WRITER, str(feed), "30"], check=True, env=os.environ)
     frame = pd.read_csv(feed)
     assert [
         (int(pd.Timestamp(t, tz="UTC").timestamp()), w, p)

@@ -49,7 +49,10 @@ Make = Callable[[Path], None]
 
 
 def text(content: str) -> Make:
-    return lambda path: path.write_text(content)
+    def write(path: Path) -> None:
+        path.write_text(content)
+
+    return write
 
 
 def parquet(table: pa.Table) -> Make:

@@ -10,6 +10,7 @@ import pytest
 
 from datamgr.store.schema import SCHEMA_REVISION
 from tests.conftest import Invoke, Project
+from tests.test_bad_input import text
 
 
 def test_a_populated_database_needs_no_history_file(
@@ -36,7 +37,7 @@ BAD_HISTORY: list[tuple[str, Callable[[Path, Project], None] | None, str]] = [
     ("truncated.parquet", truncated, "{path}: not a readable Parquet file"),
     (
         "words.csv",
-        lambda path, _: path.write_text("Timestamps,Power\n2007-07-01 00:00,1\n2007-07-01 00:10,lots\n"),
+        text("Timestamps,Power\n2007-07-01 00:00,1\n2007-07-01 00:10,lots\n"),
         "{path}: column Power: 1 non-numeric value(s) at row 2 ('lots')",
     ),
 ]

@@ -3,7 +3,6 @@ fail fast, with one error naming the setting (data_manager.connect_timeout_s, lo
 
 from __future__ import annotations
 
-import os
 import socket
 import sqlite3
 import threading
@@ -51,10 +50,6 @@ def test_unresponsive_postgresql_fails_within_the_connect_timeout(
     silent_server: int, cli: Invoke, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, command: list[str]
 ) -> None:
     pytest.importorskip("psycopg")
-    for name in list(os.environ):
-        if name.startswith("DATAMGR_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DATAMGR_DATA_MANAGER__CONNECT_TIMEOUT_S", "2")
     url = f"postgresql+psycopg://u@127.0.0.1:{silent_server}/db"
     started = time.monotonic()
@@ -74,13 +69,13 @@ def test_unresponsive_postgresql_fails_within_the_connect_timeout(
 def write_lock_held(project: Project) -> Iterator[None]:
     """Another process's writer, stuck: SQLite's write lock, or PostgreSQL's advisory lock of datamgr."""
     if project.backend == "sqlite":
-        connection = sqlite3.connect(project.db_path, isolation_level=None)
-        connection.execute("BEGIN IMMEDIATE")
+        holder = sqlite3.connect(project.db_path, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
         try:
             yield
         finally:
-            connection.execute("ROLLBACK")
-            connection.close()
+            holder.execute("ROLLBACK")
+            holder.close()
         return
     import psycopg
 
@@ -131,5 +126,7 @@ def test_the_timeouts_reach_the_database(database_url: str) -> None:
             assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 7000
         else:
             assert connection.exec_driver_sql("SHOW lock_timeout").scalar() == "7s"
-            assert connection.connection.dbapi_connection.info.get_parameters()["connect_timeout"] == "3"
+            driver = connection.connection.dbapi_connection
+            assert driver is not None
+            assert driver.info.get_parameters()["connect_timeout"] == "3"
     engine.dispose()

@@ -84,7 +84,7 @@ def arrow_text(values: list[str | None]) -> pd.Series:
         ["2008-01-01T00:00:00Z", "2008-01-01T01:10:00+01:00"],
     ],
 )
-def test_arrow_text_lands_as_the_general_path_puts_it(values: list[str]) -> None:
+def test_arrow_text_lands_as_the_general_path_puts_it(values: list[str | None]) -> None:
     fast = to_utc_series(arrow_text(values), naive_zone="UTC", source="f.csv")
     general = to_utc_series(pd.Series(values, dtype=object), naive_zone="UTC", source="f.csv")
     assert fast.dtype == general.dtype == "datetime64[ns, UTC]"

@@ -56,22 +56,32 @@ def test_predict_round_trip_stores_input_timestamps_and_lineage(initialized: Pro
     assert np.mean(np.abs(actual[known] - predicted[known])) < 150
 
 
+def logged(stderr: str) -> list[str]:
+    """The messages of the log lines, without their time and level (all INFO)."""
+    return [line.split(" INFO ", 1)[1] for line in stderr.splitlines()]
+
+
 def test_predict_twice_changes_nothing_and_never_duplicates(initialized: Project, cli: Invoke) -> None:
     project = trained(initialized, cli)
     first = cli("predict")
-    assert first.stderr.endswith(
-        "predict: T01: model 1 -> predictions: 32 rows read, 32 inserted, 0 updated, 0 unchanged\n"
-    )
+    assert first.exit_code == 0
+    assert logged(first.stderr) == [
+        "predict: T01: model 1 -> predictions: 32 rows read, 32 inserted, 0 updated, 0 unchanged"
+    ]
     stored = project.snapshot()
     second = cli("predict")  # nothing new arrived: the turbine is skipped, its model is not even loaded
-    assert second.stderr.endswith("predict: T01: no new rows since the last prediction (2007-10-14T23:50:00Z)\n")
+    assert second.exit_code == 0
+    assert logged(second.stderr) == ["predict: T01: no new rows since the last prediction (2007-10-14T23:50:00Z)"]
     assert second.stdout == "turbine_id,Timestamps,predicted_power,model_id,created_at\n"
+    assert project.snapshot() == stored
     # A backfill over the same rows recomputes them and finds nothing to change.
     third = cli("predict", "--start", "2007-10-14 18:40", "--end", "2007-10-14 23:50")
-    assert third.stderr.endswith(
-        "predict: T01: model 1 -> predictions: 32 rows read, 0 inserted, 0 updated, 32 unchanged\n"
-    )
+    assert third.exit_code == 0
+    assert logged(third.stderr) == [
+        "predict: T01: model 1 -> predictions: 32 rows read, 0 inserted, 0 updated, 32 unchanged"
+    ]
     assert project.snapshot() == stored  # created_at still says when it was first predicted
+    assert project.rows("predictions") == 32
 
 
 def test_new_rows_get_predicted_and_old_ones_stay(initialized: Project, cli: Invoke) -> None:

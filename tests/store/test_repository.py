@@ -1,20 +1,23 @@
-"""Upsert semantics and reads on a real SQLite file."""
+"""Upsert semantics and reads, on a real SQLite file and a real PostgreSQL database."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
 import pytest
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine, text
+from sqlalchemy.pool import QueuePool
 
 from datamgr.store import repository
-from datamgr.store.engine import make_engine, read_connection, write_transaction
+from datamgr.store.engine import make_engine, read_connection, sqlite_path, write_transaction
 from datamgr.store.migrate import upgrade_to_head
 from datamgr.store.repository import UpsertCounts
 from datamgr.store.schema import raw_data
+from tests.conftest import plain_engine, snapshot
 
 
 @pytest.fixture
@@ -33,21 +36,23 @@ def frame(minutes: list[int], power: list[float], turbine: str = "T01", **extra:
     )
 
 
-Upsert = Callable[..., UpsertCounts]
+@dataclass(frozen=True)
+class Upsert:
+    """One of the two write paths, with the same semantics: `upsert` (the backend's bulk path for
+    a turbine-keyed table) and `upsert_frames` (always through a staging table)."""
+
+    path: str
+
+    def __call__(self, engine: Engine, *frames: pd.DataFrame, replace_blanks: bool = False) -> UpsertCounts:
+        with write_transaction(engine) as connection:
+            if self.path == "upsert":
+                return repository.upsert(connection, raw_data, lambda: iter(frames), replace_blanks=replace_blanks)
+            return repository.upsert_frames(connection, raw_data, frames, replace_blanks=replace_blanks)
 
 
 @pytest.fixture(params=["upsert", "upsert_frames"])
 def upsert(request: pytest.FixtureRequest) -> Upsert:
-    """Both write paths, with the same semantics: `upsert` (in place on SQLite when batches are in
-    time order, else staged) and `upsert_frames` (always staged)."""
-
-    def run(engine: Engine, *frames: pd.DataFrame) -> UpsertCounts:
-        with write_transaction(engine) as connection:
-            if request.param == "upsert":
-                return repository.upsert(connection, raw_data, lambda: iter(frames))
-            return repository.upsert_frames(connection, raw_data, frames)
-
-    return run
+    return Upsert(str(request.param))
 
 
 def test_insert_then_same_again_is_unchanged(engine: Engine, upsert: Upsert) -> None:
@@ -112,18 +117,51 @@ def test_ordering_is_chronological_across_years_and_offsets(engine: Engine, upse
         assert list(repository.last_n(connection, raw_data, 3, ["T01"]).Power) == [1.0, 3.0, 2.0]
 
 
-def test_a_failed_upsert_leaves_nothing(engine: Engine, upsert: Upsert) -> None:
-    upsert(engine, frame([0], [1.0]))
+def leftovers(engine: Engine, database_url: str) -> list[str]:
+    """What an upsert may leave once its transaction is over, and must not: a scratch file beside the
+    SQLite database, a staging table in the catalog of PostgreSQL (which lists every session's
+    temporary tables), a file still attached to, or a temporary table kept by, the connection the
+    upsert used."""
+    found: list[str] = []
+    database = sqlite_path(database_url)
+    if database is not None:
+        own = {database.name, *(f"{database.name}{suffix}" for suffix in ("-wal", "-shm", "-journal"))}
+        found += sorted(f"file {p.name}" for p in database.parent.iterdir() if p.name not in own)
+    else:
+        catalog = plain_engine(database_url)
+        with catalog.connect() as connection:
+            names = connection.execute(text("SELECT relname FROM pg_class WHERE relname LIKE 'staging%'")).scalars()
+            found += sorted(f"table {name}" for name in names)
+        catalog.dispose()
+    with engine.connect() as connection:
+        # Used one after the other, the pool holds one connection: the one the upsert used.
+        assert isinstance(engine.pool, QueuePool) and engine.pool.checkedin() == 0
+        if database is not None:
+            attached = [str(row[1]) for row in connection.exec_driver_sql("PRAGMA database_list")]
+            found += [f"attached {name}" for name in attached if name not in ("main", "temp")]
+            temporary = connection.exec_driver_sql("SELECT name FROM sqlite_temp_master WHERE type = 'table'")
+            found += [f"temporary table {name}" for name in temporary.scalars()]
+    return found
 
-    def batches():
-        yield frame([10], [2.0])
+
+def test_a_failed_upsert_leaves_nothing(engine: Engine, upsert: Upsert, database_url: str) -> None:
+    """On either write path, committed or not: no scratch file, staging table or attached file is
+    left, and a failure changes no table."""
+    assert upsert(engine, frame([0, 10], [1.0, 2.0])) == UpsertCounts(rows_read=2, inserted=2)
+    assert leftovers(engine, database_url) == []
+    before = snapshot(database_url)
+
+    def batches() -> Iterator[pd.DataFrame]:
+        yield frame([0, 20], [5.0, 3.0])  # a stored key (staged on every path) and a new one
         raise RuntimeError("file broke half-way")
 
-    with pytest.raises(RuntimeError), write_transaction(engine) as connection:
-        repository.upsert(connection, raw_data, batches)
-    with read_connection(engine) as connection:
-        assert repository.count_rows(connection, raw_data) == 1
-        assert not inspect(connection).has_table("staging_raw_data")
+    with pytest.raises(RuntimeError, match="file broke half-way"), write_transaction(engine) as connection:
+        if upsert.path == "upsert":
+            repository.upsert(connection, raw_data, batches)
+        else:
+            repository.upsert_frames(connection, raw_data, batches())
+    assert leftovers(engine, database_url) == []
+    assert snapshot(database_url) == before
 
 
 def test_in_order_batches_then_an_overlapping_one_fall_back_with_exact_counts(engine: Engine, upsert: Upsert) -> None:
