@@ -105,7 +105,7 @@ def sample_report_data(turbines: int = 3) -> ReportData:
         )
         for i, spec in enumerate(FARM[:turbines])
     ]
-    worst = max(("OK", "WARNING", "CRITICAL").index(row["state"]) for row in status)
+    worst = max(("OK", "WARNING", "CRITICAL").index(row.state) for row in status)
     return ReportData(
         generated_at=as_of,
         start=START,

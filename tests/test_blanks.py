@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from sqlalchemy import Engine
 
-from datamgr.store import repository
+from datamgr.store import reads
 from datamgr.store.engine import make_engine, read_connection, write_transaction
 from datamgr.store.migrate import upgrade_to_head
-from datamgr.store.repository import UpsertCounts
 from datamgr.store.schema import raw_data
+from datamgr.store.upsert import UpsertCounts
 from tests.conftest import Invoke, Project
 from tests.store.test_repository import Upsert, frame
 
@@ -40,7 +40,7 @@ def write(request: pytest.FixtureRequest) -> Upsert:
 
 def table(engine: Engine) -> list[tuple[float | None, ...]]:
     with read_connection(engine) as connection:
-        rows = repository.between(connection, raw_data, None, None)
+        rows = reads.to_frame(reads.between(connection, raw_data, None, None))
     return [tuple(None if math.isnan(v) else v for v in row) for row in rows[["Power", "WindSpeed"]].to_numpy()]
 
 

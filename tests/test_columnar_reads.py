@@ -17,7 +17,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from datamgr.render import OutputFormat, render
-from datamgr.store import arrow_reads, repository
+from datamgr.service.models import load_training_data_from_db
+from datamgr.store import reads
+from datamgr.store import snapshot as arrow_reads
 from datamgr.store.engine import make_engine, read_connection
 from datamgr.store.schema import raw_data
 from datamgr.timestamps import parse_instant
@@ -45,12 +47,12 @@ def blanks(initialized: Project, cli: Invoke, monkeypatch: pytest.MonkeyPatch) -
 
 
 def sqlalchemy_rows(project: Project, start: str | None, end: str | None, turbines: list[str] | None) -> pd.DataFrame:
-    """What range and export read before the columnar path: repository.between on a SQLAlchemy connection."""
+    """What range and export read without the columnar path: reads.between on a SQLAlchemy connection."""
     at = [None if value is None else parse_instant(value) for value in (start, end)]
     engine = make_engine(project.url)
     try:
         with read_connection(engine) as connection:
-            return repository.between(connection, raw_data, at[0], at[1], turbines)
+            return reads.to_frame(reads.between(connection, raw_data, at[0], at[1], turbines))
     finally:
         engine.dispose()
 
@@ -162,14 +164,12 @@ def test_writers_beside_columnar_reads_leave_a_sound_file(initialized: Project, 
 
 def test_training_data_is_todays_frame(blanks: Project) -> None:
     """The training load through Arrow gives the frame the SQLAlchemy path gave, dtypes included."""
-    from datamgr.pipelines.features import load_training_data_from_db
-
     start, end = datetime.fromisoformat(f"{FIRST}+00:00"), datetime.fromisoformat(f"{LAST}+00:00")
     engine = make_engine(blanks.url)
     try:
         with arrow_reads.reading(engine) as source:
-            loaded = load_training_data_from_db(source, start, end, "T05")
             assert isinstance(source, arrow_reads.Snapshot) == (blanks.backend == "sqlite")
+        loaded = load_training_data_from_db(engine, start, end, "T05")
     finally:
         engine.dispose()
     pd.testing.assert_frame_equal(loaded, sqlalchemy_rows(blanks, FIRST, LAST, ["T05"]))

@@ -19,7 +19,7 @@ import pytest
 
 from datamgr.monitoring.evaluate import BIN_COLUMNS, WINDOW_COLUMNS, evaluate_windows
 from datamgr.monitoring.report import ReportData, render_html
-from datamgr.monitoring.status import TurbineFacts, judge
+from datamgr.monitoring.status import StatusRow, TurbineFacts, judge
 from tests.report_sample import screenshot
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -144,7 +144,7 @@ def bins(turbine: str, model_id: int) -> pd.DataFrame:
     )
 
 
-def status_row(turbine: str, lag: timedelta) -> dict[str, object]:
+def status_row(turbine: str, lag: timedelta) -> StatusRow:
     facts = TurbineFacts(turbine, AS_OF - lag, 140, 1, AS_OF - lag, 36, 1, START, 25.5)
     return judge(facts, AS_OF, warn_after=timedelta(minutes=30), error_after=timedelta(hours=2))
 

@@ -1,4 +1,4 @@
-"""Columnar reads of a SQLite file (store.arrow_reads): the same rows as the SQLAlchemy path, typed
+"""Columnar reads of a SQLite file (store.snapshot): the same rows as the SQLAlchemy path, typed
 from the table whatever the driver infers per batch, in one snapshot, never beside a sqlite3
 connection of the same engine."""
 
@@ -16,12 +16,13 @@ import pytest
 from sqlalchemy import Engine, insert
 
 from datamgr.errors import DatabaseError
-from datamgr.pipelines.features import load_training_data_from_db
-from datamgr.store import arrow_reads, repository
-from datamgr.store.arrow_reads import Snapshot
+from datamgr.service.models import load_training_data_from_db
+from datamgr.store import bulk, reads
+from datamgr.store import snapshot as arrow_reads
 from datamgr.store.engine import make_engine, read_connection, sqlite_path, write_transaction
 from datamgr.store.migrate import upgrade_to_head
 from datamgr.store.schema import SENSOR_COLUMNS, TIME_SERIES_TABLES, model_runs, predictions, quarantine, raw_data
+from datamgr.store.snapshot import Snapshot
 from tests.test_smoke import DATAMGR
 
 pytestmark = pytest.mark.sqlite_only  # ADBC reads SQLite files only; PostgreSQL keeps the SQLAlchemy path
@@ -54,7 +55,7 @@ def engine(database_url: str) -> Iterator[Engine]:
     engine = make_engine(database_url, create=True)
     with write_transaction(engine) as connection:
         upgrade_to_head(connection)
-        repository.upsert_frames(connection, raw_data, [stored_frame("T01"), stored_frame("T02", ROWS - 5)])
+        bulk.upsert_frames(connection, raw_data, [stored_frame("T01"), stored_frame("T02", ROWS - 5)])
         at = START.to_pydatetime()
         connection.execute(
             insert(model_runs).values(
@@ -84,13 +85,13 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 def read_both(
     engine: Engine, table_name: str, start: datetime | None, end: datetime | None, turbines: list[str] | None
-) -> tuple[pa.Table, pd.DataFrame]:
+) -> tuple[pa.Table, pa.Table]:
     table = {"raw_data": raw_data, "predictions": predictions, "quarantine": quarantine}[table_name]
     with arrow_reads.reading(engine, PAGE) as snapshot:
         assert isinstance(snapshot, Snapshot)
         columnar = snapshot.between(table, start, end, turbines)
     with read_connection(engine) as connection:
-        expected = repository.between(connection, table, start, end, turbines)
+        expected = reads.between(connection, table, start, end, turbines)
     return columnar, expected
 
 
@@ -113,14 +114,12 @@ def test_pages_give_the_sqlalchemy_rows_and_types(
     engine: Engine, table_name: str, start: datetime | None, end: datetime | None, turbines: list[str] | None
 ) -> None:
     """Blank runs longer than a page (the driver types such a page int64 or null) and blank columns
-    come out float64; every table, bound and turbine choice gives exactly the SQLAlchemy frame."""
+    come out float64; every table, bound and turbine choice gives exactly the SQLAlchemy path's
+    rows, in the same Arrow schema."""
     columnar, expected = read_both(engine, table_name, start, end, turbines)
-    text = [c for c in expected.columns if c in ("turbine_id", "source", "reason")]
-    if expected.empty:  # the SQLAlchemy path leaves an empty text column untyped (object); Arrow keeps it text
-        assert [columnar.schema.field(c).type for c in text] == [pa.large_string()] * len(text)
-        expected = expected.astype({c: "str" for c in text})
-    pd.testing.assert_frame_equal(arrow_reads.to_frame(columnar), expected)
-    assert columnar.schema.equals(pa.Table.from_pandas(expected, preserve_index=False).schema)
+    assert columnar.schema.equals(expected.schema), (columnar.schema, expected.schema)
+    assert columnar.equals(expected)
+    pd.testing.assert_frame_equal(reads.to_frame(columnar), reads.to_frame(expected))
 
 
 def test_page_counts_and_blank_columns(engine: Engine) -> None:
@@ -149,10 +148,9 @@ def test_without_pages_the_driver_refuses_a_late_value(engine: Engine) -> None:
 
 def test_training_load_is_the_same_frame(engine: Engine) -> None:
     start, end = datetime(2008, 1, 1, tzinfo=UTC), datetime(2008, 1, 1, 6, 0, tzinfo=UTC)
-    with arrow_reads.reading(engine, PAGE) as snapshot:
-        columnar = load_training_data_from_db(snapshot, start, end, "T01")
+    columnar = load_training_data_from_db(engine, start, end, "T01")
     with read_connection(engine) as connection:
-        expected = load_training_data_from_db(connection, start, end, "T01")
+        expected = reads.to_frame(reads.between(connection, raw_data, start, end, ["T01"]))
     pd.testing.assert_frame_equal(columnar, expected)
     assert len(columnar) == 37
 
@@ -160,7 +158,7 @@ def test_training_load_is_the_same_frame(engine: Engine) -> None:
 def test_no_sqlite3_connection_is_open_beside_adbc(engine: Engine) -> None:
     """The engine's idle connections are closed first, and none may open while ADBC is."""
     with read_connection(engine) as connection:
-        repository.count_rows(connection, raw_data)
+        reads.count_rows(connection, raw_data)
     assert engine.pool.checkedin() == 1  # type: ignore[attr-defined]
     with arrow_reads.reading(engine, PAGE) as snapshot:
         assert isinstance(snapshot, Snapshot)
@@ -168,16 +166,16 @@ def test_no_sqlite3_connection_is_open_beside_adbc(engine: Engine) -> None:
         with pytest.raises(RuntimeError, match="while the ADBC snapshot is open"):
             engine.connect()
     with read_connection(engine) as connection:  # open again once ADBC is closed
-        assert repository.count_rows(connection, raw_data) == 2 * ROWS - 5
+        assert reads.count_rows(connection, raw_data) == 2 * ROWS - 5
 
 
 def test_a_checked_out_connection_means_the_sqlalchemy_path(engine: Engine) -> None:
     with engine.connect() as held:
         with arrow_reads.reading(engine, PAGE) as source:
             assert source is not held
-            rows = arrow_reads.between(source, raw_data, None, None, ["T01"])
-        assert isinstance(rows, pd.DataFrame)
-        assert len(rows) == ROWS
+            assert not isinstance(source, Snapshot)
+        rows = reads.rows_between(engine, raw_data, None, None, ["T01"])
+        assert rows.num_rows == ROWS
         assert held.exec_driver_sql("SELECT count(*) FROM raw_data").scalar_one() == 2 * ROWS - 5
 
 
@@ -192,7 +190,7 @@ def test_a_missing_file_is_refused_and_never_created(tmp_path: Path) -> None:
 def test_the_connection_is_read_only(engine: Engine) -> None:
     refused_by_the_driver(engine, "DELETE FROM raw_data", "readonly")
     with read_connection(engine) as connection:
-        assert repository.count_rows(connection, raw_data) == 2 * ROWS - 5
+        assert reads.count_rows(connection, raw_data) == 2 * ROWS - 5
 
 
 def test_one_snapshot_while_another_process_writes(engine: Engine, tmp_path: Path) -> None:

@@ -25,12 +25,12 @@ from sqlalchemy import (
     select,
 )
 
-from datamgr.store import repository
+from datamgr.store import bulk, reads
 from datamgr.store.bulk.postgres import copy_columns
 from datamgr.store.engine import make_engine, read_connection, write_transaction
 from datamgr.store.migrate import upgrade_to_head
-from datamgr.store.repository import UpsertCounts
 from datamgr.store.schema import UtcTimestamp, raw_data
+from datamgr.store.upsert import UpsertCounts
 from tests.conftest import Invoke, Project
 from tests.postgres_server import PostgresServer
 
@@ -105,12 +105,12 @@ def batch(turbine: str, minutes: list[int], power: list[float], wind: list[float
 
 def upsert(engine: Engine, *frames: pd.DataFrame) -> UpsertCounts:
     with write_transaction(engine) as connection:
-        return repository.upsert(connection, raw_data, lambda: iter(frames))
+        return bulk.upsert(connection, raw_data, lambda: iter(frames))
 
 
 def stored(engine: Engine) -> list[tuple[str, int, float | None, float | None]]:
     with read_connection(engine) as connection:
-        rows = repository.between(connection, raw_data, None, None)
+        rows = reads.to_frame(reads.between(connection, raw_data, None, None))
     minutes = (rows.Timestamps - pd.Timestamp("2031-01-01", tz="UTC")) // pd.Timedelta(minutes=1)
     power = [None if np.isnan(v) else v for v in rows.Power]
     wind = [None if np.isnan(v) else v for v in rows.WindSpeed]

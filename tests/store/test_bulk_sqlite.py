@@ -13,11 +13,12 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine
 
-from datamgr.store import repository
+from datamgr.store import bulk as writers
+from datamgr.store import reads
 from datamgr.store.engine import make_engine, read_connection, write_transaction
 from datamgr.store.migrate import upgrade_to_head
-from datamgr.store.repository import UpsertCounts
 from datamgr.store.schema import SENSOR_COLUMNS, raw_data
+from datamgr.store.upsert import UpsertCounts
 
 
 def migrated(path: Path) -> Engine:
@@ -61,7 +62,7 @@ def random_batches(seed: int, batches: int = 4, rows: int = 60) -> list[pd.DataF
 
 def stored(engine: Engine) -> list[tuple[object, ...]]:
     with read_connection(engine) as connection:
-        rows = repository.between(connection, raw_data, None, None)
+        rows = reads.to_frame(reads.between(connection, raw_data, None, None))
     return [tuple(row) for row in rows.astype(object).where(rows.notna(), None).itertuples(index=False)]
 
 
@@ -76,10 +77,10 @@ def test_the_bulk_path_counts_and_writes_exactly_as_the_staging_merge(
     seen = []
     for batches in (first, second, second):
         with write_transaction(bulk) as connection:
-            assert repository.sqlite_bulk.usable(connection)
-            ours = repository.upsert(connection, raw_data, batches.__iter__, replace_blanks=replace_blanks)
+            assert writers.sqlite.usable(connection)
+            ours = writers.upsert(connection, raw_data, batches.__iter__, replace_blanks=replace_blanks)
         with write_transaction(staged) as connection:
-            reference = repository.upsert_frames(connection, raw_data, batches, replace_blanks=replace_blanks)
+            reference = writers.upsert_frames(connection, raw_data, batches, replace_blanks=replace_blanks)
         assert ours.per_turbine == reference.per_turbine
         assert ours == reference
         seen.append(ours)
@@ -94,12 +95,12 @@ def test_a_time_ordered_turbine_file_counts_inserts_updates_and_kept_blanks(pair
     values = {c: np.arange(1000, dtype="float64") for c in SENSOR_COLUMNS}
     full = pd.DataFrame({"turbine_id": "T01", "Timestamps": stamps, **values})
     with write_transaction(bulk) as connection:
-        assert repository.upsert(connection, raw_data, lambda: iter([full[:500], full[500:]])) == UpsertCounts(
+        assert writers.upsert(connection, raw_data, lambda: iter([full[:500], full[500:]])) == UpsertCounts(
             rows_read=1000, inserted=1000
         )
     changed = full[900:].assign(Power=-1.0, Pitch=np.nan)  # 100 updated; 100 Pitch values kept
     with write_transaction(bulk) as connection:
-        counts = repository.upsert(connection, raw_data, lambda: iter([changed]))
+        counts = writers.upsert(connection, raw_data, lambda: iter([changed]))
     assert counts == UpsertCounts(rows_read=100, updated=100, blanks_kept=100)
 
 
@@ -113,19 +114,19 @@ def test_scratch_files_go_with_the_transaction_committed_or_not(tmp_path: Path) 
         raise RuntimeError("the file broke off")
 
     with pytest.raises(RuntimeError, match="the file broke off"), write_transaction(engine) as connection:
-        repository.upsert(connection, raw_data, broken)
+        writers.upsert(connection, raw_data, broken)
     assert scratch_files(tmp_path) == []
     with read_connection(engine) as connection:
-        assert repository.count_rows(connection, raw_data) == 0
+        assert reads.count_rows(connection, raw_data) == 0
         attached = [row[1] for row in connection.exec_driver_sql("PRAGMA database_list")]
     assert [name for name in attached if name.startswith("datamgr_staging")] == []
 
     with write_transaction(engine) as connection:
-        counts = repository.upsert(connection, raw_data, lambda: iter(good))
+        counts = writers.upsert(connection, raw_data, lambda: iter(good))
         assert len(scratch_files(tmp_path)) == 1  # attached until the transaction ends, without a journal
     assert scratch_files(tmp_path) == []
     with read_connection(engine) as connection:
-        assert repository.count_rows(connection, raw_data) == counts.inserted > 0
+        assert reads.count_rows(connection, raw_data) == counts.inserted > 0
         assert connection.exec_driver_sql("PRAGMA integrity_check").scalar_one() == "ok"
     engine.dispose()
 
@@ -144,14 +145,14 @@ def test_more_files_in_one_transaction_than_sqlite_can_attach(tmp_path: Path, ca
     with write_transaction(engine) as connection:
         assert [row[1] for row in connection.exec_driver_sql("PRAGMA database_list")] == ["main"]
         for i in range(files):
-            bulk_taken += repository.sqlite_bulk.usable(connection)
+            bulk_taken += writers.sqlite.usable(connection)
             part = whole[i * 10 : (i + 1) * 10]
-            assert repository.upsert(connection, raw_data, [part].__iter__) == UpsertCounts(rows_read=10, inserted=10)
+            assert writers.upsert(connection, raw_data, [part].__iter__) == UpsertCounts(rows_read=10, inserted=10)
     assert bulk_taken == limit
     assert [r.getMessage() for r in caplog.records if "removing" in r.getMessage()] == []
     assert scratch_files(tmp_path) == []
     with read_connection(engine) as connection:
-        assert list(repository.between(connection, raw_data, None, None).Power) == list(whole.Power)
+        assert list(reads.to_frame(reads.between(connection, raw_data, None, None)).Power) == list(whole.Power)
     engine.dispose()
 
 
@@ -159,8 +160,8 @@ def test_an_in_memory_database_takes_the_staging_merge(tmp_path: Path) -> None:
     engine = make_engine("sqlite://", create=True)
     with write_transaction(engine) as connection:
         upgrade_to_head(connection)
-        assert not repository.sqlite_bulk.usable(connection)
-        counts = repository.upsert(connection, raw_data, lambda: iter(random_batches(3)))
+        assert not writers.sqlite.usable(connection)
+        counts = writers.upsert(connection, raw_data, lambda: iter(random_batches(3)))
     assert counts.inserted > 0 and counts.duplicates > 0
 
 
@@ -171,7 +172,7 @@ def test_an_ingest_removes_the_scratch_files_a_killed_one_left(tmp_path: Path) -
     for path in [*left, other]:
         path.write_bytes(b"partial")
     with write_transaction(engine) as connection:
-        assert repository.upsert(connection, raw_data, random_batches(2).__iter__).inserted > 0
+        assert writers.upsert(connection, raw_data, random_batches(2).__iter__).inserted > 0
     assert scratch_files(tmp_path) == [other.name]
     engine.dispose()
 
@@ -252,7 +253,7 @@ def test_ctrl_c_while_staging_is_an_interrupt_and_changes_nothing(tmp_path: Path
         assert scratch_files(db.parent) == []
     engine = make_engine(f"sqlite:///{db}")
     with read_connection(engine) as connection:
-        assert repository.count_rows(connection, raw_data) == 0
+        assert reads.count_rows(connection, raw_data) == 0
     engine.dispose()
 
     # Started in the background by a shell, SIGINT is ignored: it must stay ignored while staging.
@@ -267,5 +268,5 @@ def test_ctrl_c_while_staging_is_an_interrupt_and_changes_nothing(tmp_path: Path
     _, stderr = process.communicate(timeout=120)
     assert (process.returncode, stderr) == (0, "")
     with read_connection(engine) as connection:
-        assert repository.count_rows(connection, raw_data) == len(frame)
+        assert reads.count_rows(connection, raw_data) == len(frame)
     engine.dispose()

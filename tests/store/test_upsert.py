@@ -12,11 +12,11 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.pool import QueuePool
 
-from datamgr.store import repository
+from datamgr.store import bulk, reads
 from datamgr.store.engine import make_engine, read_connection, sqlite_path, write_transaction
 from datamgr.store.migrate import upgrade_to_head
-from datamgr.store.repository import UpsertCounts
 from datamgr.store.schema import raw_data
+from datamgr.store.upsert import UpsertCounts
 from tests.conftest import plain_engine, snapshot
 
 
@@ -46,8 +46,8 @@ class Upsert:
     def __call__(self, engine: Engine, *frames: pd.DataFrame, replace_blanks: bool = False) -> UpsertCounts:
         with write_transaction(engine) as connection:
             if self.path == "upsert":
-                return repository.upsert(connection, raw_data, lambda: iter(frames), replace_blanks=replace_blanks)
-            return repository.upsert_frames(connection, raw_data, frames, replace_blanks=replace_blanks)
+                return bulk.upsert(connection, raw_data, lambda: iter(frames), replace_blanks=replace_blanks)
+            return bulk.upsert_frames(connection, raw_data, frames, replace_blanks=replace_blanks)
 
 
 @pytest.fixture(params=["upsert", "upsert_frames"])
@@ -60,7 +60,7 @@ def test_insert_then_same_again_is_unchanged(engine: Engine, upsert: Upsert) -> 
     assert upsert(engine, data) == UpsertCounts(rows_read=3, inserted=3)
     assert upsert(engine, data) == UpsertCounts(rows_read=3, unchanged=3)
     with read_connection(engine) as connection:
-        assert repository.count_rows(connection, raw_data) == 3
+        assert reads.count_rows(connection, raw_data) == 3
 
 
 def test_changed_row_is_updated_and_nan_to_value_counts_as_change(engine: Engine, upsert: Upsert) -> None:
@@ -68,7 +68,7 @@ def test_changed_row_is_updated_and_nan_to_value_counts_as_change(engine: Engine
     counts = upsert(engine, frame([0, 10, 20, 30], [1.0, 2.5, 3.0, 4.0]))
     assert counts == UpsertCounts(rows_read=4, inserted=1, updated=2, unchanged=1)
     with read_connection(engine) as connection:
-        stored = repository.between(connection, raw_data, None, None)
+        stored = reads.to_frame(reads.between(connection, raw_data, None, None))
     assert list(stored.Power) == [1.0, 2.5, 3.0, 4.0]
 
 
@@ -76,22 +76,22 @@ def test_duplicates_across_batches_collapse_to_the_last(engine: Engine, upsert: 
     counts = upsert(engine, frame([0, 10], [1.0, 2.0]), frame([10, 0], [20.0, 10.0]), frame([10], [200.0]))
     assert counts == UpsertCounts(rows_read=5, duplicates=3, inserted=2)
     with read_connection(engine) as connection:
-        assert list(repository.between(connection, raw_data, None, None).Power) == [10.0, 200.0]
+        assert list(reads.to_frame(reads.between(connection, raw_data, None, None)).Power) == [10.0, 200.0]
 
 
 def test_columns_a_file_lacks_keep_their_values(engine: Engine, upsert: Upsert) -> None:
     upsert(engine, frame([0], [1.0], WindSpeed=[7.0]))
     assert upsert(engine, frame([0], [5.0])) == UpsertCounts(rows_read=1, updated=1)
     with read_connection(engine) as connection:
-        row = repository.between(connection, raw_data, None, None).iloc[0]
+        row = reads.to_frame(reads.between(connection, raw_data, None, None)).iloc[0]
     assert (row.Power, row.WindSpeed) == (5.0, 7.0)
 
 
 def test_last_n_is_the_newest_oldest_first(engine: Engine, upsert: Upsert) -> None:
     upsert(engine, frame([30, 0, 20, 10, 40], [3.0, 0.0, 2.0, 1.0, 4.0]))
     with read_connection(engine) as connection:
-        result = repository.last_n(connection, raw_data, 3, ["T01"])
-        everything = repository.last_n(connection, raw_data, 100, ["T01"])
+        result = reads.to_frame(reads.last_n(connection, raw_data, 3, ["T01"]))
+        everything = reads.to_frame(reads.last_n(connection, raw_data, 100, ["T01"]))
     assert list(result.Power) == [2.0, 3.0, 4.0]
     assert result.Timestamps.is_monotonic_increasing
     assert len(everything) == 5
@@ -101,8 +101,8 @@ def test_between_is_inclusive_and_chronological(engine: Engine, upsert: Upsert) 
     upsert(engine, frame(list(range(0, 100, 10)), [float(i) for i in range(10)]))
     start, end = datetime(2008, 1, 1, 0, 20, tzinfo=UTC), datetime(2008, 1, 1, 0, 50, tzinfo=UTC)
     with read_connection(engine) as connection:
-        result = repository.between(connection, raw_data, start, end)
-        assert repository.latest_timestamp(connection, raw_data) == datetime(2008, 1, 1, 1, 30, tzinfo=UTC)
+        result = reads.to_frame(reads.between(connection, raw_data, start, end))
+        assert reads.latest_timestamp(connection, raw_data) == datetime(2008, 1, 1, 1, 30, tzinfo=UTC)
     assert list(result.Power) == [2.0, 3.0, 4.0, 5.0]
     assert result.Timestamps.iloc[0] == pd.Timestamp(start)
     assert str(result.Timestamps.dtype) == "datetime64[ns, UTC]"
@@ -114,7 +114,7 @@ def test_ordering_is_chronological_across_years_and_offsets(engine: Engine, upse
     )
     upsert(engine, pd.DataFrame({"turbine_id": "T01", "Timestamps": stamps, "Power": [3.0, 2.0, 1.0]}))
     with read_connection(engine) as connection:
-        assert list(repository.last_n(connection, raw_data, 3, ["T01"]).Power) == [1.0, 3.0, 2.0]
+        assert list(reads.to_frame(reads.last_n(connection, raw_data, 3, ["T01"])).Power) == [1.0, 3.0, 2.0]
 
 
 def leftovers(engine: Engine, database_url: str) -> list[str]:
@@ -157,9 +157,9 @@ def test_a_failed_upsert_leaves_nothing(engine: Engine, upsert: Upsert, database
 
     with pytest.raises(RuntimeError, match="file broke half-way"), write_transaction(engine) as connection:
         if upsert.path == "upsert":
-            repository.upsert(connection, raw_data, batches)
+            bulk.upsert(connection, raw_data, batches)
         else:
-            repository.upsert_frames(connection, raw_data, batches())
+            bulk.upsert_frames(connection, raw_data, batches())
     assert leftovers(engine, database_url) == []
     assert snapshot(database_url) == before
 
@@ -174,7 +174,14 @@ def test_in_order_batches_then_an_overlapping_one_fall_back_with_exact_counts(en
     )
     assert counts == UpsertCounts(rows_read=7, duplicates=1, inserted=4, updated=1, unchanged=1)
     with read_connection(engine) as connection:
-        assert list(repository.between(connection, raw_data, None, None).Power) == [9.0, 2.0, 3.5, 4.0, 6.0, 5.0]
+        assert list(reads.to_frame(reads.between(connection, raw_data, None, None)).Power) == [
+            9.0,
+            2.0,
+            3.5,
+            4.0,
+            6.0,
+            5.0,
+        ]
 
 
 def test_turbines_share_instants_and_keep_their_own_rows(engine: Engine, upsert: Upsert) -> None:
@@ -184,8 +191,8 @@ def test_turbines_share_instants_and_keep_their_own_rows(engine: Engine, upsert:
     again = upsert(engine, frame([20, 30], [3.0, 4.0], "T01"), frame([10, 10, 20], [21.0, 22.0, 30.0], "T02"))
     assert again == UpsertCounts(rows_read=5, duplicates=1, inserted=2, updated=1, unchanged=1)
     with read_connection(engine) as connection:
-        newest = repository.last_n(connection, raw_data, 2, ["T01", "T02"])
-        one = repository.between(connection, raw_data, None, None, ["T02"])
+        newest = reads.to_frame(reads.last_n(connection, raw_data, 2, ["T01", "T02"]))
+        one = reads.to_frame(reads.between(connection, raw_data, None, None, ["T02"]))
     assert list(zip(newest.turbine_id, newest.Power, strict=True)) == [
         ("T01", 3.0),
         ("T01", 4.0),
@@ -204,7 +211,7 @@ def test_a_turbine_reaching_back_redoes_the_file_with_exact_counts(engine: Engin
     )
     assert counts == UpsertCounts(rows_read=5, inserted=5)
     with read_connection(engine) as connection:
-        stored = repository.between(connection, raw_data, None, None)
+        stored = reads.to_frame(reads.between(connection, raw_data, None, None))
     assert list(zip(stored.turbine_id, stored.Power, strict=True)) == [
         ("T01", 1.0),
         ("T01", 1.5),
@@ -218,5 +225,5 @@ def test_backfill_batches_page_through_one_turbine(engine: Engine, upsert: Upser
     upsert(engine, frame(list(range(0, 70, 10)), [float(i) for i in range(7)], "T01"), frame([30], [9.0], "T02"))
     start, end = datetime(2008, 1, 1, 0, 10, tzinfo=UTC), datetime(2008, 1, 1, 0, 50, tzinfo=UTC)
     with read_connection(engine) as connection:
-        pages = list(repository.batches_between(connection, raw_data, start, end, "T01", 2))
+        pages = [reads.to_frame(p) for p in reads.batches_between(connection, raw_data, start, end, "T01", 2)]
     assert [list(page.Power) for page in pages] == [[1.0, 2.0], [3.0, 4.0], [5.0]]
