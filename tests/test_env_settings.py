@@ -4,7 +4,6 @@ replace (never merge), errors that name the variable, empty variables as unset, 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -16,10 +15,8 @@ from tests.conftest import Invoke, Project
 
 @pytest.fixture
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """No DATAMGR_* variable, and a working directory of its own."""
-    for name in list(os.environ):
-        if name.startswith("DATAMGR_"):
-            monkeypatch.delenv(name)
+    """A working directory of its own below tmp_path (conftest's autouse fixture has already
+    removed every DATAMGR_* variable)."""
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)

@@ -12,14 +12,9 @@ from tests.conftest import Invoke, Project
 
 
 @pytest.fixture
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    import os
-
-    for name in list(os.environ):
-        if name.startswith("DATAMGR_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+def clean_env(isolated_environment: Path) -> Path:
+    """tmp_path, the working directory, with no DATAMGR_* variable (conftest's autouse fixture)."""
+    return isolated_environment
 
 
 def write_config(folder: Path, text: str) -> Path:
