@@ -19,7 +19,7 @@ from datamgr import errors, messages
 from datamgr.cli_context import State, emit, progress, reported, show, stages
 from datamgr.errors import CommittedError, UsageError
 from datamgr.logs import LogFormat, configure_logging
-from datamgr.render import OutputFormat, check_output
+from datamgr.render import OutputFormat, check_output, refuse_unsafe_target
 
 log = logging.getLogger("datamgr")
 
@@ -171,7 +171,7 @@ def last_n(
     with reported(ctx) as state:
         from datamgr.service import reads as reads_service
 
-        check_output(output)
+        check_output(output, state.database_file)
         frame = reads_service.last_n(state.engine(), state.settings(), n, table_name=table, turbine=turbine)
         show(frame, fmt, output, f"last {n} rows")
 
@@ -200,7 +200,7 @@ def range_(
     with reported(ctx) as state:
         from datamgr.service import reads as reads_service
 
-        check_output(output)
+        check_output(output, state.database_file)
         frame = reads_service.time_range(
             state.engine(), state.settings(), start, end, table_name=table, turbine=turbine
         )
@@ -226,7 +226,7 @@ def export(
 
         settings = state.settings()
         target = output or settings.data_manager.prod_data_path
-        check_output(target)
+        check_output(target, state.database_file)
         frame = reads_service.export_table(state.engine(), settings, table_name=table, turbine=turbine)
         show(frame, None, target, "export")
 
@@ -313,8 +313,9 @@ def predict(
     One cron line serves the farm: turbines without a model are named in a WARNING and skipped,
     and a turbine whose newest row its model already predicted is skipped. With --start/--end
     every row of the range is predicted, batch by batch (a backfill), and nothing is printed but
-    the counts. Predicting the same rows again with the same model leaves them as they are
-    (reported as unchanged); it never duplicates. --output is checked before anything is stored.
+    the counts (with --output, the backfilled predictions go to that file). Predicting the same
+    rows again with the same model leaves them as they are (reported as unchanged); it never
+    duplicates. --output is checked before anything is stored.
 
     Example:
 
@@ -325,7 +326,7 @@ def predict(
     with reported(ctx) as state:
         from datamgr.service import predict as predict_service
 
-        check_output(output)
+        check_output(output, state.database_file)
         report = predict_service.predict(
             state.engine(),
             state.settings(),
@@ -334,8 +335,9 @@ def predict(
             turbine=turbine,
             start=start,
             end=end,
+            keep_backfill=output is not None,
         )
-        if start is None and end is None:
+        if (start is None and end is None) or output is not None:
             try:
                 show(report.predictions, fmt, output, "predictions")
             except BrokenPipeError:
@@ -380,7 +382,7 @@ def models(
     with reported(ctx) as state:
         from datamgr.service import models as models_service
 
-        check_output(output)
+        check_output(output, state.database_file)
         show(models_service.list_models(state.engine(), turbine=turbine), fmt, output, "models")
 
 
@@ -450,7 +452,7 @@ def evaluate(
 
         if by not in (None, "wind-speed"):
             raise UsageError(f"--by {by!r}: the only breakdown is wind-speed")
-        check_output(output)
+        check_output(output, state.database_file)
         report = monitoring_service.evaluate(
             state.engine(),
             state.settings(),
@@ -492,6 +494,7 @@ def report(
 
         if output.suffix.lower() not in (".html", ".htm"):
             raise UsageError(f"--output {output}: the report is HTML; name a .html file")
+        refuse_unsafe_target(output, state.database_file)
         data = monitoring_service.report_data(state.engine(), state.settings(), turbine=turbine, start=start, end=end)
         write_text(output, render_html(data))
         log.info(messages.report_written(data, output))
@@ -555,7 +558,7 @@ def turbines_(ctx: typer.Context, fmt: opts.FormatOption = None, output: opts.Ou
     with reported(ctx) as state:
         from datamgr.service import reads as reads_service
 
-        check_output(output)
+        check_output(output, state.database_file)
         show(reads_service.list_turbines(state.engine()), fmt, output, "turbines")
 
 

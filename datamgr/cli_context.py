@@ -70,6 +70,13 @@ class State:
         return self._settings.database_url if self._settings is not None else None
 
     @property
+    def database_file(self) -> Path | None:
+        """The SQLite file of the store (None for a server): no output may be written onto it."""
+        from datamgr.store.engine import sqlite_path
+
+        return sqlite_path(self.settings().database_url)
+
+    @property
     def interactive(self) -> bool:
         """Progress bars and colour only for a person at a terminal."""
         return not self.quiet and sys.stderr.isatty()

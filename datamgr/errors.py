@@ -7,6 +7,7 @@ that several messages share are defined here once.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -99,16 +100,27 @@ DRIVER_HINTS = {
 }
 
 
-def mask_url(url: str | URL | None) -> str:
-    """A database URL fit for a message: never its password; `the database` when it is not a URL."""
-    from sqlalchemy.engine import make_url
+SECRET_PARAMETERS = re.compile(r"([?&](?:ssl)?(?:password|passwd|pwd|passfile|sslkey)=)[^&#]*", re.IGNORECASE)
 
+
+def mask_url(url: str | URL | None) -> str:
+    """A database URL fit for any message or log line: never a password, wherever it is written.
+
+    Parsed by hand, not by SQLAlchemy, so that an unencoded `@`, `:` or `/` in the password cannot
+    move the split and show part of it: the user information ends at the last `@` before the host.
+    Query-string secrets (`?password=`, `&sslpassword=` …) are masked too.
+    """
     if url is None:
         return "the database"
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
+    text = url.render_as_string(hide_password=False) if not isinstance(url, str) else url
+    scheme, separator, rest = text.partition("://")
+    if not separator:
         return "the database"
+    at = rest.rfind("@")
+    if at >= 0:
+        user, has_password, _secret = rest[:at].partition(":")
+        rest = f"{user}:***@{rest[at + 1 :]}" if has_password else f"{user}@{rest[at + 1 :]}"
+    return f"{scheme}://" + SECRET_PARAMETERS.sub(r"\1***", rest)
 
 
 def describe(exc: BaseException, database_url: str | URL | None = None, verbose: bool = False) -> str:

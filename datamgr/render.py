@@ -144,12 +144,13 @@ def _expanded(names: list[str], columns: list[tuple[list[str], bool]], title: st
 OUTPUT_SUFFIXES = (".parquet", ".csv")
 
 
-def check_output(path: Path | None) -> None:
+def check_output(path: Path | None, database: Path | None = None) -> None:
     """Refuse an --output that cannot be written before the command does any work (or stores anything)."""
     if path is None:
         return
     if path.suffix.lower() not in OUTPUT_SUFFIXES:
         raise QueryError(f"--output {path}: use a .parquet or .csv file name")
+    refuse_unsafe_target(path, database)
     if path.is_dir():
         raise QueryError(f"--output {path}: is a directory; name a .parquet or .csv file")
     folder = next(parent for parent in path.absolute().parents if parent.exists())
@@ -158,6 +159,24 @@ def check_output(path: Path | None) -> None:
     writable = path if path.exists() else folder
     if not os.access(writable, os.W_OK):
         raise InputFileError(f"--output {path}: cannot write to {writable}: permission denied")
+
+
+DATABASE_SUFFIXES = ("", "-wal", "-shm", "-journal")  # a SQLite database and the files beside it
+
+
+def refuse_unsafe_target(path: Path, database: Path | None = None) -> None:
+    """An output never goes through a symbolic link (a link planted in a shared folder would aim it at
+    any file cron may write) and never onto a file of the open SQLite database."""
+    if path.is_symlink():
+        raise QueryError(f"--output {path}: is a symbolic link; datamgr never writes through one; name the file itself")
+    if database is None:
+        return
+    target = os.path.realpath(path)
+    for suffix in DATABASE_SUFFIXES:
+        own = Path(f"{database}{suffix}")
+        same = target == os.path.realpath(own) or (path.exists() and own.exists() and os.path.samefile(path, own))
+        if same:
+            raise QueryError(f"--output {path}: is a file of the database {database}; name another file")
 
 
 def write_file(data: Results, path: Path) -> None:
@@ -186,27 +205,59 @@ def write_text(path: Path, text: str) -> None:
 
 
 def write_atomically(path: Path, write: Callable[[Path], object]) -> None:
-    """The one writer of every --output file: `write` fills a temporary file in the same folder, which is
-    then renamed over the target, so that a reader or a failure never leaves half a file under its name.
+    """The one writer of every output file: `write` fills a new temporary file in the same folder,
+    which is fsynced and renamed over the target, so that a reader, a full disk or a crash never
+    leaves half a file under its name, and a failure leaves the old file as it was and no stray file.
 
-    The folders are made first. An existing file keeps its permissions. A target that is no regular
-    file (a device or a pipe, through a link) cannot be renamed over and is written in place.
+    The folders are made first. An existing file keeps its permissions. A symbolic link is refused
+    (rename would not follow it, but the user meant what it points to); a device or a pipe, which
+    cannot be renamed over, is written in place.
     """
+    import tempfile
+
+    refuse_unsafe_target(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.exists() and not path.is_file():
             write(path)
             return
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)  # O_EXCL
+        os.close(handle)
+        temporary = Path(name)
         try:
             write(temporary)
-            if path.is_file() and not path.is_symlink():
+            with temporary.open("rb") as written:
+                os.fsync(written.fileno())
+            if path.is_file():
                 shutil.copymode(path, temporary)
+            else:
+                temporary.chmod(0o666 & ~_umask())
             temporary.replace(path)
         finally:
             temporary.unlink(missing_ok=True)
+        _sync_folder(path.parent)
     except OSError as exc:
         raise InputFileError(f"--output {path}: cannot write: {exc.strerror or exc}") from None
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make the rename itself durable (the folder's entry), where the platform allows it."""
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
 
 
 def _is_arrow(data: object) -> bool:

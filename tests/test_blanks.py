@@ -16,7 +16,7 @@ from datamgr.store.migrate import upgrade_to_head
 from datamgr.store.schema import raw_data
 from datamgr.store.upsert import UpsertCounts
 from tests.conftest import Invoke, Project
-from tests.store.test_repository import Upsert, frame
+from tests.store.test_upsert import Upsert, frame
 
 nan = np.nan
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from datamgr import errors
-from tests.conftest import Invoke, Project
+from tests.conftest import Invoke, Project, fill_up
 from tests.test_smoke import DATAMGR
 
 TIMESTAMP_HINT = "use ISO 8601 such as '2007-07-29 03:10:00' or '2007-07-29T03:10:00+02:00'"
@@ -142,10 +142,10 @@ def test_global_options_after_the_command(initialized: Project, cli: Invoke, tmp
 
 
 @pytest.mark.sqlite_only
-def test_a_failure_after_the_commit_says_what_was_stored(initialized: Project, cli: Invoke) -> None:
+def test_a_failure_after_the_commit_says_what_was_stored(initialized: Project, cli: Invoke, small_disk: Path) -> None:
     assert cli("train").exit_code == 0
-    full = initialized.root / "full.csv"
-    full.symlink_to("/dev/full")  # every write fails: No space left on device
+    fill_up(small_disk)
+    full = small_disk / "full.csv"  # a real full disk: No space left on device
     outcome = cli("predict", "-n", "40", "-o", full)
     assert (outcome.exit_code, outcome.stdout) == (1, "")
     assert outcome.stderr == (

@@ -81,6 +81,7 @@ def predict(
     turbine: str | None = None,
     start: str | None = None,
     end: str | None = None,
+    keep_backfill: bool = False,
 ) -> PredictReport:
     """Predict each turbine's newest rows (or every row of a range) with its active model, and store
     the predictions with their lineage.
@@ -88,8 +89,9 @@ def predict(
     Batch form (cron): turbines without a model are named and skipped; a turbine whose newest
     batch its model has already predicted, row for row, is skipped, its model not even loaded; one
     write transaction. Range form (backfill): every row in [start, end], read and written batch
-    by batch, so memory does not grow with the range; one transaction per turbine, and a failure
-    says which turbines were stored; predicting again changes nothing.
+    by batch, so memory does not grow with the range (unless keep_backfill: the predictions are
+    returned too, for --output); one transaction per turbine, and a failure says which turbines
+    were stored; predicting again changes nothing.
     """
     size = batch_size if batch_size is not None else settings.inference_pipeline.batch_size
     check_count("--batch-size", size)
@@ -112,7 +114,7 @@ def predict(
                     del plan[turbine_id]
     if span is None:
         return predict_newest(engine, settings, plan, size, without_model, up_to_date)
-    return predict_range(engine, settings, plan, (span[0], span[1]), without_model)
+    return predict_range(engine, settings, plan, (span[0], span[1]), without_model, keep=keep_backfill)
 
 
 def models_to_use(
@@ -194,11 +196,16 @@ def predict_range(
     plan: dict[str, ModelRun],
     span: tuple[datetime, datetime],
     without_model: list[str],
+    *,
+    keep: bool = False,
 ) -> PredictReport:
     """A backfill: each turbine's rows in the range, batch by batch, in one write transaction per turbine.
 
     A failure part-way names the turbines whose predictions were already committed."""
+    import pandas as pd
+
     done: list[TurbinePrediction] = []
+    kept: list[pd.DataFrame] = []
     for turbine_id, run in plan.items():
         try:
             model = load_model_of(settings, run)
@@ -208,6 +215,8 @@ def predict_range(
                     frame, missing = predicted(run, data, model)
                     counts = counts + save_predictions_to_db(connection, frame)
                     blank.append(missing)
+                    if keep:
+                        kept.append(frame)
         except Exception as exc:
             if not done:
                 raise
@@ -218,7 +227,8 @@ def predict_range(
                 "command again (stored predictions are left as they are)"
             ) from exc
         done.append(turbine_prediction(run, counts, blank))
-    return PredictReport(no_predictions(), done, without_model, {})
+    shown = pd.concat(kept, ignore_index=True) if kept else no_predictions()
+    return PredictReport(shown, done, without_model, {})
 
 
 def no_predictions() -> pd.DataFrame:

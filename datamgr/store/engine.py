@@ -77,7 +77,8 @@ def make_engine(
     try:
         parsed = make_url(url)
     except ArgumentError:
-        raise DatabaseError(f"database URL {str(url)!r} is not a valid SQLAlchemy URL") from None
+        shown = mask_url(str(url)) if "@" in str(url) or "?" in str(url) else str(url)  # a secret only there
+        raise DatabaseError(f"database URL {shown!r} is not a valid SQLAlchemy URL") from None
     path = sqlite_path(parsed)
     if path is not None and create:
         try:
