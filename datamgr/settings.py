@@ -16,6 +16,7 @@ command line is taken from the working directory, as any shell command's would b
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Iterable, Mapping
 from contextvars import ContextVar
@@ -120,8 +121,11 @@ class DataManagerSettings(_Section):
         for name, (low, high) in value.items():
             if name not in SENSOR_COLUMNS:
                 raise ValueError(f"{name!r} is not a sensor column; known: {', '.join(SENSOR_COLUMNS)}")
-            if low is not None and high is not None and low > high:
-                raise ValueError(f"{name}: the lower limit {low} is above the upper limit {high}")
+            for bound in (low, high):
+                if bound is not None and not math.isfinite(bound):  # NaN would turn the check off
+                    raise ValueError(f"{name}: the limit {bound} is not a finite number; use numbers or null")
+            if low is not None and high is not None and not low < high:
+                raise ValueError(f"{name}: the lower limit {low} is not below the upper limit {high}")
         return value
 
     @field_validator("naive_timezone")
@@ -343,7 +347,11 @@ def read_config_file(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config file {path}: {exc}") from None
     try:
-        values = yaml.safe_load(text)
+        values = yaml.load(text, Loader=unique_keys_loader())
+    except DuplicateKey as exc:
+        raise ConfigError(
+            f"config file {path}: key {exc.key!r} is given twice (again at line {exc.line}); keep one"
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -354,6 +362,29 @@ def read_config_file(path: Path) -> dict[str, Any]:
     if not isinstance(values, dict):
         raise ConfigError(f"config file {path} must hold a mapping of sections, not {type(values).__name__}")
     return values
+
+
+class DuplicateKey(Exception):
+    def __init__(self, key: object, line: int) -> None:
+        super().__init__(key, line)
+        self.key, self.line = key, line
+
+
+def unique_keys_loader() -> type:
+    """YAML's safe loader, refusing a key given twice in one mapping (YAML would keep the last silently)."""
+    import yaml
+
+    class UniqueKeys(yaml.SafeLoader):
+        def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
+            seen: set[object] = set()
+            for key_node, _value in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                if key in seen:
+                    raise DuplicateKey(key, key_node.start_mark.line + 1)
+                seen.add(key)
+            return super().construct_mapping(node, deep=deep)
+
+    return UniqueKeys
 
 
 def project_dir(config_path: Path) -> Path:

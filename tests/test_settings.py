@@ -122,3 +122,35 @@ def test_unreadable_config_is_an_error(clean_env: Path, cli: Invoke) -> None:
     outcome = cli("--config", folder, "last-n", "1")
     assert outcome.exit_code == 1
     assert outcome.stderr.startswith(f"Error: cannot read config file {folder}: ")
+
+
+def test_a_key_given_twice_is_refused_with_its_line(clean_env: Path) -> None:
+    path = write_config(clean_env, "inference_pipeline:\n  batch_size: 32\n  batch_size: 64\n")
+    with pytest.raises(ConfigError) as refused:
+        load_settings(path)
+    assert str(refused.value) == f"config file {path}: key 'batch_size' is given twice (again at line 3); keep one"
+    twice = write_config(clean_env, "monitoring:\n  window: 1d\nmonitoring:\n  window: 7d\n")
+    with pytest.raises(ConfigError, match=r"key 'monitoring' is given twice \(again at line 3\)"):
+        load_settings(twice)
+
+
+@pytest.mark.parametrize(
+    ("limits", "problem"),
+    [
+        ("[.nan, .inf]", "the limit nan is not a finite number; use numbers or null"),
+        ("[0, .inf]", "the limit inf is not a finite number; use numbers or null"),
+        ("[100, 100]", "the lower limit 100.0 is not below the upper limit 100.0"),
+        ("[2600, 0]", "the lower limit 2600.0 is not below the upper limit 0.0"),
+    ],
+)
+def test_limits_are_finite_and_ordered(clean_env: Path, limits: str, problem: str) -> None:
+    path = write_config(clean_env, f"data_manager:\n  limits:\n    Power: {limits}\n")
+    with pytest.raises(ConfigError) as refused:
+        load_settings(path)
+    assert str(refused.value).startswith(f"{path}: setting data_manager.limits = ")
+    assert f"Power: {problem}" in str(refused.value)
+
+
+def test_a_blank_limit_still_means_no_bound(clean_env: Path) -> None:
+    path = write_config(clean_env, "data_manager:\n  limits:\n    Power: [null, 3000]\n")
+    assert load_settings(path).data_manager.limits["Power"] == (None, 3000.0)
