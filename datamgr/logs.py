@@ -13,7 +13,7 @@ import time
 import traceback
 from enum import StrEnum
 
-import click
+import typer
 
 log = logging.getLogger("datamgr")
 
@@ -59,6 +59,6 @@ def print_error(message: str, log_format: LogFormat, traceback_of: BaseException
     one_line = " ".join(message.split())
     if log_format is LogFormat.json:
         record = logging.LogRecord(log.name, logging.ERROR, "", 0, one_line, None, None)
-        click.echo(JsonLines().format(record), err=True)
+        typer.echo(JsonLines().format(record), err=True)
     else:
-        click.echo(f"Error: {one_line}", err=True)
+        typer.echo(f"Error: {one_line}", err=True)
