@@ -55,8 +55,12 @@ def stores_epoch_seconds(dialect: Dialect) -> bool:
 
 
 def sqlite_path(url: str | URL) -> Path | None:
-    """The file behind a SQLite URL, or None for other backends and in-memory databases."""
-    parsed = make_url(url)
+    """The file behind a SQLite URL, or None for other backends, in-memory databases and what is no URL
+    (make_engine says why)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
         return None
     return Path(parsed.database)
