@@ -293,7 +293,8 @@ def train(
             report = models_service.train(
                 state.engine(), state.settings(), start, end, turbine=turbine, force=force, stage=stage
             )
-        show(models_service.metrics_frame(report), fmt, None, "models on their holdout")
+        if state.prints(fmt, None):
+            show(models_service.metrics_frame(report), fmt, None, "models on their holdout")
         emit(*messages.train(report))
 
 
@@ -337,7 +338,7 @@ def predict(
             end=end,
             keep_backfill=output is not None,
         )
-        if (start is None and end is None) or output is not None:
+        if ((start is None and end is None) or output is not None) and state.prints(fmt, output):
             try:
                 show(report.predictions, fmt, output, "predictions")
             except BrokenPipeError:
@@ -464,7 +465,8 @@ def evaluate(
             by_wind_speed=by == "wind-speed",
         )
         shown = report.bins if report.bins is not None else report.windows
-        show(shown, fmt, output, "MAE per wind-speed bin" if report.bins is not None else "evaluation")
+        if state.prints(fmt, output):
+            show(shown, fmt, output, "MAE per wind-speed bin" if report.bins is not None else "evaluation")
         emit(*messages.evaluate(report, state.settings().monitoring.mae_alert_ratio))
         if check and len(report.alerts):
             raise typer.Exit(1)

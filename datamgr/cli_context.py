@@ -76,6 +76,11 @@ class State:
 
         return sqlite_path(self.settings().database_url)
 
+    def prints(self, fmt: object | None, output: Path | None) -> bool:
+        """Whether a command that writes (train, predict, evaluate) shows its result: always, except
+        under --quiet without --format or --output; cron mails any output, so a good quiet run is silent."""
+        return not self.quiet or fmt is not None or output is not None
+
     @property
     def interactive(self) -> bool:
         """Progress bars and colour only for a person at a terminal."""

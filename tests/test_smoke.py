@@ -36,9 +36,12 @@ def test_pipeline_end_to_end_in_subprocesses(project: Project) -> None:
     piped = run("last-n", "2", cwd=project.root)  # not a terminal: CSV, not a table
     assert piped.stdout.splitlines()[0].startswith("turbine_id,Timestamps,WindSpeed,")
     assert run("train", cwd=project.root).returncode == 0
-    predicted = run("--quiet", "predict", "--batch-size", "32", cwd=project.root)
+    predicted = run("--quiet", "predict", "--batch-size", "32", "--format", "csv", cwd=project.root)
     assert (predicted.returncode, predicted.stderr) == (0, "")
     assert len(predicted.stdout.splitlines()) == 33
+    assert run("ingest", project.files.inference, cwd=project.root).returncode == 0
+    quiet = run("--quiet", "predict", "--batch-size", "32", cwd=project.root)
+    assert (quiet.returncode, quiet.stdout, quiet.stderr) == (0, "", "")  # cron mails any output
 
 
 @pytest.mark.sqlite_only
