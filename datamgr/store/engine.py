@@ -426,7 +426,8 @@ def remove_leftovers(path: Path) -> list[Path]:
     """Remove the files a killed init-db left beside the database, and only those of a process that
     is gone (another init-db at work keeps its own); returns what was removed.
 
-    The process id is only known on this host: a folder shared with other hosts keeps their files.
+    Process ids are those of this host, which is where a SQLite database in WAL mode is used from
+    (its -shm file is shared memory: WAL does not work across hosts on a network file system).
     """
     pattern = _leftover_pattern(path)
     try:
