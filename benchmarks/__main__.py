@@ -27,6 +27,7 @@ import tempfile
 import textwrap
 import time
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import version
@@ -671,6 +672,132 @@ def bench_farm(folder: Path, turbines: int, runs: int, *, train: bool) -> None:
     )
 
 
+# ----------------------------------------------------------------------------------- quick_check
+
+
+def farm_database(folder: Path, turbines: int) -> Path:
+    """A farm database of `turbines` x one year: the farm section's, when it ran in this run, else one
+    built here the same way (the farm file, ingested by datamgr)."""
+    made = folder / "farm" / f"farm_{turbines}.db"
+    if made.exists():
+        return made
+    own = folder / "quick_check"
+    own.mkdir(exist_ok=True)
+    path, db = own / "farm.parquet", own / "farm.db"
+    say(f"quick_check: writing {turbines} turbines x {YEAR_ROWS:,} rows")
+    farm_file(path, turbines, YEAR_ROWS)
+    say("quick_check: ingesting them")
+    run_process([DATAMGR, "--quiet", "ingest", str(path)], process_env(DATAMGR_DB_URL=migrated(db)))
+    return db
+
+
+def cron_file(db: Path, path: Path, steps: int = 6) -> int:
+    """What a cron ingest brings: the next `steps` 10-minute rows of every turbine (an hour of the farm)."""
+    with closing(sqlite3.connect(db)) as connection:
+        newest = pd.read_sql_query(
+            "SELECT * FROM raw_data WHERE Timestamps = (SELECT max(Timestamps) FROM raw_data)", connection
+        )
+    stamps = pd.to_datetime(newest["Timestamps"], unit="s", utc=True)
+    parts = [newest.assign(Timestamps=stamps + pd.Timedelta(minutes=10 * k)) for k in range(1, steps + 1)]
+    pd.concat(parts, ignore_index=True).to_parquet(path, index=False)
+    return len(newest) * steps
+
+
+def pragma_seconds(db: Path, pragma: str, runs: int) -> float:
+    """In process: the median time of `PRAGMA <pragma>` on a fresh sqlite3 connection (it must say ok)."""
+    times = []
+    for _ in range(runs):
+        connection = sqlite3.connect(db)
+        began = time.perf_counter()
+        found = connection.execute(f"PRAGMA {pragma}").fetchall()
+        times.append(time.perf_counter() - began)
+        connection.close()
+        assert found == [("ok",)], f"{db}: PRAGMA {pragma} says {found[:3]}"
+    return statistics.median(times)
+
+
+# The same command with the two checks switched off, before any module that binds them is imported:
+# the command's own time, beside which the check is weighed.
+UNCHECKED = [
+    PYTHON,
+    "-c",
+    "import sys; import datamgr.store.engine as engine; engine.check_intact = lambda connection: None; "
+    "engine.check_intact_once = lambda engine: None; from datamgr.cli import main; main()",
+]
+
+
+def bench_quick_check(folder: Path, turbines: int, runs: int) -> None:
+    """What PRAGMA quick_check costs on a farm database, beside the time of each command that might run it.
+
+    The ratio is the check's time (in process) over the command's own time, as a whole process: for a
+    command that runs the check, the same command with the check switched off (UNCHECKED), run in
+    turn with it; for one that does not, the command itself (what the check would add to it).
+    """
+    db = farm_database(folder, turbines)
+    with closing(sqlite3.connect(db)) as connection:
+        rows = connection.execute("SELECT count(*) FROM raw_data").fetchone()[0]
+    size = f"{rows:,} rows, {db.stat().st_size / 2**20:.0f} MiB"
+    say(f"quick_check: PRAGMA quick_check and integrity_check of {size}")
+    check = pragma_seconds(db, "quick_check", max(runs, 3))
+    integrity = pragma_seconds(db, "integrity_check", 1)
+    RESULTS.append(
+        Row(
+            "quick_check",
+            f"PRAGMA quick_check, {size}, in process",
+            f"{check:.3f} s",
+            f"integrity_check {integrity:.3f} s",
+        )
+    )
+    work = folder / "quick_check_work"
+    work.mkdir(exist_ok=True)
+    pristine = work / "pristine.db"
+    shutil.copyfile(db, pristine)
+    cron = work / "cron.parquet"
+    cron_rows = cron_file(db, cron)
+    middle = f"T{turbines // 2:03d}"
+    end = pd.Timestamp("2007-07-01", tz="UTC") + pd.Timedelta(minutes=10 * (YEAR_ROWS - 1))
+    day = (end - pd.Timedelta(days=1)).isoformat()
+    year = ["--start", "2007-07-01T00:00:00+00:00", "--end", end.isoformat()]
+    one_day = ["--turbine", middle, "--start", day, "--end", end.isoformat()]
+    commands: list[tuple[str, list[str], bool]] = [
+        ("status --format nagios", ["status", "--format", "nagios", "--as-of", end.isoformat()], True),
+        (f"ingest FILE ({cron_rows} rows: an hour of every turbine)", ["ingest", str(cron)], True),
+        ("init-db (already done)", ["init-db"], True),
+        (f"export ({rows:,} rows to Parquet)", ["export", "-o", str(work / "all.parquet")], True),
+        (f"train --turbine {middle} --force (one year)", ["train", "--turbine", middle, "--force", *year], True),
+        (f"range --turbine {middle}, one day", ["range", *one_day, "-o", str(work / "day.parquet")], False),
+        (
+            f"range --turbine {middle}, one year",
+            ["range", "--turbine", middle, *year, "-o", str(work / "y.parquet")],
+            False,
+        ),
+        (f"last-n 32 --turbine {middle}", ["last-n", "32", "--turbine", middle, "--format", "csv"], False),
+    ]
+    env = process_env(
+        DATAMGR_DB_URL=f"sqlite:///{work / 'farm.db'}", DATAMGR_TRAINING_PIPELINE__MODELS_DIR=str(work / "models")
+    )
+    setup = restore(pristine, work / "farm.db")  # every run starts from the same file (ingest writes)
+    setup()
+    run_process([DATAMGR, "--quiet", "train", "--turbine", middle, *year], env)  # status and --force need a model
+    shutil.copyfile(work / "farm.db", pristine)
+    for name, args, checks in commands:
+        say(f"quick_check: `datamgr {name}`" + (", with the check and without it" if checks else ""))
+        contenders = {"with": [DATAMGR, "--quiet", *args]}
+        if checks:
+            contenders["without"] = [*UNCHECKED, "--quiet", *args]
+        found = in_turn(contenders, runs, env, setup if args[0] == "ingest" else None)
+        own = wall(found["without"] if checks else found["with"])
+        RESULTS.append(
+            Row(
+                "quick_check",
+                f"`datamgr {name}`" + (" runs quick_check" if checks else ": no quick_check"),
+                f"{wall(found['with']):.3f} s",
+                f"without the check {own:.3f} s" if checks else "",
+                f"quick_check = {check / own:.2f}x the command's own time",
+            )
+        )
+
+
 # -------------------------------------------------------------------------------------- layout
 
 
@@ -786,7 +913,7 @@ def table() -> str:
     )
 
 
-SECTIONS = ["ingest", "postgres", "range", "start-up", "farm", "farm-train", "layout"]
+SECTIONS = ["ingest", "postgres", "range", "start-up", "farm", "farm-train", "quick_check", "layout"]
 # On demand only: the layout study behind the schema, and training all the farm's turbines (about
 # half an hour; without it the farm's predict uses one trained model registered for every turbine).
 ON_DEMAND = ("farm-train", "layout")
@@ -824,6 +951,7 @@ def main() -> None:
         "start-up": lambda: bench_startup(folder, args.rows, max(args.runs, 7)),
         "postgres": lambda: bench_postgres(folder, args.rows, args.runs),
         "farm": lambda: bench_farm(folder, args.turbines, 3, train="farm-train" in chosen),
+        "quick_check": lambda: bench_quick_check(folder, args.turbines, 3),
         "layout": lambda: bench_layout(folder, 100, YEAR_ROWS),
     }
     try:

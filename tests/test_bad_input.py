@@ -173,7 +173,11 @@ def test_not_a_database_file(project: Project, cli: Invoke) -> None:
     project.db_path.write_text("this is not SQLite " * 100)
     outcome = cli("last-n", "1")
     assert outcome.exit_code == 1
-    assert outcome.stderr == f"Error: database sqlite:///{project.db_path}: file is not a database\n"
+    recovered = project.db_path.with_name("scada-recovered.db")
+    assert outcome.stderr == (
+        f"Error: database file {project.db_path} is damaged (SQLite: file is not a database); restore it from a "
+        f"backup, or copy out what is still readable with `sqlite3 {project.db_path} .recover | sqlite3 {recovered}`\n"
+    )
     assert project.db_path.read_text() == "this is not SQLite " * 100
 
 

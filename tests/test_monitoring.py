@@ -177,8 +177,8 @@ def test_status_critical_for_a_turbine_that_never_reported_and_unknown_for_no_da
     broken.write_text("this is not a database\n" * 100)
     unreadable = cli("--db-url", f"sqlite:///{broken}", "status", "-f", "nagios")
     assert unreadable.exit_code == 3
-    assert unreadable.stdout.startswith("DATAMGR UNKNOWN - database sqlite:///")
-    assert unreadable.stderr.startswith("Error: database sqlite:///")
+    assert unreadable.stdout.startswith(f"DATAMGR UNKNOWN - database file {broken} is damaged (SQLite: file is not")
+    assert unreadable.stderr.startswith(f"Error: database file {broken} is damaged (SQLite: file is not a database)")
     missing = cli("--db-url", f"sqlite:///{tmp_path / 'none.db'}", "status")
     assert missing.exit_code == 3
     assert (

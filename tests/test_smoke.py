@@ -39,7 +39,7 @@ def test_pipeline_end_to_end_in_subprocesses(project: Project) -> None:
     predicted = run("--quiet", "predict", "--batch-size", "32", "--format", "csv", cwd=project.root)
     assert (predicted.returncode, predicted.stderr) == (0, "")
     assert len(predicted.stdout.splitlines()) == 33
-    assert run("ingest", project.files.inference, cwd=project.root).returncode == 0
+    assert run("ingest", str(project.files.inference), cwd=project.root).returncode == 0
     quiet = run("--quiet", "predict", "--batch-size", "32", cwd=project.root)
     assert (quiet.returncode, quiet.stdout, quiet.stderr) == (0, "", "")  # cron mails any output
 

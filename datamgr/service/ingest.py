@@ -17,7 +17,7 @@ from datamgr.service.scope import SHOWN, configured_turbines, listed, table_name
 from datamgr.settings import Settings
 from datamgr.store import bulk, reads
 from datamgr.store.bulk.staging import Staging
-from datamgr.store.engine import create_database, write_transaction
+from datamgr.store.engine import check_intact, create_database, remove_leftovers, sqlite_path, write_transaction
 from datamgr.store.migrate import check_schema_current, upgrade_to_head
 from datamgr.store.schema import INGEST_TABLES, TURBINE, quarantine, raw_data
 from datamgr.store.turbines import rated_powers, sync_turbines
@@ -116,6 +116,7 @@ def init_db(engine: Engine, settings: Settings, *, load_history: bool = True) ->
 
     def migrate_and_load(target: Engine) -> InitReport:
         with write_transaction(target) as connection:
+            check_intact(connection)  # never migrate or load into a damaged file
             before, after = upgrade_to_head(connection, default_turbine_id=settings.data_manager.default_turbine_id)
             sync_turbines(connection, configured_turbines(settings))
             existing = reads.count_rows(connection, raw_data)
@@ -160,7 +161,11 @@ def ingest_files(
     sources = [open_input(path, delimiter=delimiter, decimal=decimal) for path in paths]
     options = IngestOptions(ignore_unknown, replace_blanks, progress, turbine)
     report = IngestReport(table.name)
+    database = sqlite_path(engine.url)
+    if database is not None:
+        remove_leftovers(database)  # what a killed init-db left beside the file
     with write_transaction(engine) as connection:
+        check_intact(connection)  # writing into a damaged file spreads the damage
         check_schema_current(connection)
         sync_turbines(connection, configured_turbines(settings))
         for source in sources:

@@ -14,7 +14,7 @@ from datamgr.service.models import model_by_id
 from datamgr.service.scope import turbine_ids
 from datamgr.settings import Settings
 from datamgr.store import reads
-from datamgr.store.engine import read_connection, write_transaction
+from datamgr.store.engine import check_intact, read_connection, write_transaction
 from datamgr.store.evaluations import predictions_with_actuals, store_evaluations, turbine_facts
 from datamgr.store.migrate import check_schema_current
 from datamgr.store.registry import ModelRun, list_model_runs
@@ -203,6 +203,7 @@ def status(
     now = now or datetime.now(UTC)
     rows = []
     with read_connection(engine) as connection:
+        check_intact(connection)  # a damaged SQLite file is an UNKNOWN: its figures cannot be trusted
         check_schema_current(connection)
         for turbine_id in turbine_ids(connection, turbine):
             facts = turbine_facts(connection, turbine_id, now - timedelta(days=1), now)

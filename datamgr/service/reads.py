@@ -44,26 +44,37 @@ def time_range(
     """Rows between start and end inclusive, by turbine and then oldest first."""
     table = table_named(settings, table_name)
     start_at, end_at = resolve_range(settings, start, end)
-    return rows_between(engine, table, start_at, end_at, turbine)
+    return rows_between(engine, table, start_at, end_at, turbine, quick_check=False)
 
 
 def export_table(
     engine: Engine, settings: Settings, *, table_name: str | None = None, turbine: str | None = None
 ) -> pa.Table:
     """Every row of a table (or of one turbine), by turbine and then oldest first (for a Parquet snapshot)."""
-    return rows_between(engine, table_named(settings, table_name), None, None, turbine)
+    return rows_between(engine, table_named(settings, table_name), None, None, turbine, quick_check=True)
 
 
 def rows_between(
-    engine: Engine, table: Table, start_at: datetime | None, end_at: datetime | None, turbine: str | None
+    engine: Engine,
+    table: Table,
+    start_at: datetime | None,
+    end_at: datetime | None,
+    turbine: str | None,
+    *,
+    quick_check: bool,
 ) -> pa.Table:
     """The checks (schema, turbine, end of the range) on a SQLAlchemy connection, released before
-    the rows are read (columnar from a SQLite file: see store/snapshot.py)."""
+    the rows are read (columnar from a SQLite file: see store/snapshot.py).
+
+    `export` runs PRAGMA quick_check first: it costs a fraction of reading every row. `range` does
+    not: on a large file the check costs more than a range (docs/benchmarks.md); a read that a
+    damaged page cut short is still refused (store/snapshot.py), and `status` runs the check.
+    """
     with read_connection(engine) as connection:
         check_schema_current(connection)
         chosen = None if turbine is None else turbine_ids(connection, turbine)
         last = end_at if start_at is None else range_end(connection, table, start_at, end_at)
-    return reads.rows_between(engine, table, start_at, last, chosen)
+    return reads.rows_between(engine, table, start_at, last, chosen, quick_check=quick_check)
 
 
 TURBINE_LIST_COLUMNS = [

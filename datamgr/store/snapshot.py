@@ -23,6 +23,11 @@ path, `reads.between`. Two properties of the driver shape this module:
 The ADBC connection is read-only (a `file:…?mode=ro` URI: a missing file is never created), has
 the engine's busy timeout (data_manager.lock_timeout_s), and reads every page inside one read
 transaction, so that the pages are one consistent snapshot while writers go on.
+
+A damaged file can end a turbine's scan early without any error: the scan stops at the first
+key that no longer matches, and garbage bytes in a page are such a key. So each turbine's read
+is checked against a seek of its newest row in the range (one more index probe per turbine),
+and a read that ends short, or a driver that says "malformed", is `engine.damaged`'s error.
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ from sqlalchemy import Column, Connection, Engine, Integer, Select, event, func,
 from sqlalchemy.pool import QueuePool
 
 from datamgr.errors import LOCK_RETRY_HINT, LOCK_TIMEOUT_HINT, DatabaseError, TimeoutExpiredError
-from datamgr.store.engine import lock_timeout_s, read_connection, sqlite_path
+from datamgr.store.engine import DAMAGE_WORDS, damaged, lock_timeout_s, read_connection, sqlite_path
 from datamgr.store.schema import TIMESTAMP, TURBINE, UtcTimestamp, chronological
 
 if TYPE_CHECKING:
@@ -165,6 +170,9 @@ def _driver_errors(path: Path, timeout_s: int) -> Iterator[None]:
         yield
     except (adbc_driver_manager.Error, pa.ArrowException, OSError) as exc:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        for words in DAMAGE_WORDS:
+            if words in message:
+                raise damaged(path, f"SQLite: {words}") from exc
         if "database is locked" in message:
             raise TimeoutExpiredError(
                 f"database {path}: {LOCK_TIMEOUT_HINT} = {timeout_s} s; nothing was read; {LOCK_RETRY_HINT}"
@@ -208,6 +216,7 @@ class Snapshot:
         order = [type_coerce(table.c[TIMESTAMP], Integer), *(table.c[name] for name in names[1:])]
         stamp = order[0]
         after: list[Any] | None = None
+        newest: int | None = None
         while True:
             stmt = select(*table.columns).where(table.c[TURBINE] == turbine)
             if high is not None:
@@ -217,10 +226,26 @@ class Snapshot:
             elif low is not None:
                 stmt = stmt.where(stamp >= low)
             page = self._fetch(stmt.order_by(*order).limit(self._page_rows)).cast(stored)
+            newest = page.column(TIMESTAMP)[-1].as_py() if page.num_rows else newest
             yield page
             if page.num_rows < self._page_rows:
+                self._check_complete(table, turbine, low, high, newest)
                 return
             after = [page.column(name)[-1].as_py() for name in names]
+
+    def _check_complete(
+        self, table: Table, turbine: str, low: int | None, high: int | None, newest: int | None
+    ) -> None:
+        """Refuse a turbine's read that ended before the newest row its index finds in the range."""
+        stamp = type_coerce(table.c[TIMESTAMP], Integer)
+        stmt = select(func.max(stamp)).where(table.c[TURBINE] == turbine)
+        if low is not None:
+            stmt = stmt.where(stamp >= low)
+        if high is not None:
+            stmt = stmt.where(stamp <= high)
+        indexed = self._fetch(stmt).column(0)[0].as_py()
+        if indexed != newest:
+            raise damaged(self._path, f"the rows of turbine {turbine} end before the newest one its index holds")
 
     def _turbines(self, table: Table) -> list[str]:
         """Every turbine with rows in the table, in order: a loose index scan (one seek per turbine)."""
