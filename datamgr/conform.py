@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Table
 
 from datamgr.columns import TIMESTAMP, TURBINE
-from datamgr.errors import DataValidationError
+from datamgr.errors import DataValidationError, QueryError
+from datamgr.settings import TURBINE_ID_PATTERN
 from datamgr.store.schema import TIME_SERIES_KEYS, UtcTimestamp
 from datamgr.timestamps import describe_rows, to_utc_series
 
@@ -23,6 +24,9 @@ if TYPE_CHECKING:
 _PANDAS_INDEX = re.compile(r"^__index_level_\d+__$")
 Limits = dict[str, tuple[float | None, float | None]]
 GRID_SECONDS = 600  # SCADA's 10-minute grid: timestamps off it are counted, not refused
+# The config's rule for a turbine id, applied to every source of one: files and `ingest --turbine`.
+TURBINE_ID = re.compile(TURBINE_ID_PATTERN)
+TURBINE_ID_RULE = "a turbine id is 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit"
 
 
 @dataclass(frozen=True)
@@ -98,7 +102,8 @@ def conform_batch(
             out[column.name] = stamps
             continue
         if column.type.python_type is str:
-            out[column.name] = _identifiers(values, where, row_offset, getattr(column.type, "length", None))
+            rule = TURBINE_ID if column.name == TURBINE else None
+            out[column.name] = _identifiers(values, where, row_offset, getattr(column.type, "length", None), rule)
             continue
         numbers, blank = _numeric(values, decimal)
         bad = numbers.isna() & ~blank
@@ -191,33 +196,46 @@ def _split_impossible(
     return frame[~bad], quarantined
 
 
-def _identifiers(values: pd.Series, where: str, row_offset: int, length: int | None) -> pd.Series:
-    """A text key (turbine_id) as stripped strings: never empty, never longer than the column holds.
-
-    A file holds a few turbines in many rows: each distinct value is checked once."""
+def _identifiers(
+    values: pd.Series, where: str, row_offset: int, length: int | None, rule: re.Pattern[str] | None
+) -> pd.Series:
+    """A text key (turbine_id) exactly as written: text, never empty, never longer than the column
+    holds, and following `rule` (turbine ids: the config's TURBINE_ID_PATTERN), so that no control
+    character, invisible space, quote or NUL is stored, and " T01 " is refused rather than taken for
+    T01, on every backend alike. A file holds a few turbines in many rows: each distinct value is
+    checked once."""
     import numpy as np
     import pandas as pd
 
-    text = values.astype("string")
-    codes, distinct = pd.factorize(text)
-    stripped = np.array([str(value).strip() for value in distinct], dtype=object)
-    fits = length is None or all(len(value) <= length for value in stripped)
-    if len(stripped) and (codes >= 0).all() and (stripped != "").all() and fits:
-        return pd.Series(stripped[codes], index=values.index, dtype=object)
-    text = text.str.strip()
-    blank = (text.isna() | (text == "")).fillna(True).astype(bool)
+    codes, uniques = pd.factorize(values)
+    distinct = np.asarray(uniques, dtype=object)
+
+    def rows_of(flags: list[bool]) -> pd.Series:
+        """The rows holding one of the flagged distinct values."""
+        return pd.Series(np.isin(codes, np.flatnonzero(flags)), index=values.index)
+
+    def refuse(rows: pd.Series, what: str, why: str) -> DataValidationError:
+        named = describe_rows(rows, values, row_offset)
+        return DataValidationError(f"{where}: {int(rows.sum())} {what} at {named}; {why}")
+
+    texts = [isinstance(value, str) for value in distinct]
+    blank = rows_of([text and not value.strip() for text, value in zip(texts, distinct, strict=True)]) | (codes < 0)
     if blank.any():
-        raise DataValidationError(
-            f"{where}: {int(blank.sum())} empty value(s) at {describe_rows(blank, values, row_offset)}; "
-            "every row needs one"
+        raise refuse(blank, "empty value(s)", "every row needs one")
+    if not all(texts):
+        raise refuse(
+            rows_of([not text for text in texts]), "value(s) that are not text", "write them as text, such as 'T01'"
         )
-    if length is not None:
-        long = (text.str.len() > length).fillna(False).astype(bool)
-        if long.any():
-            raise DataValidationError(
-                f"{where}: longer than {length} characters at {describe_rows(long, values, row_offset)}"
-            )
-    return text.astype(object)
+    if length is not None and any(len(value) > length for value in distinct):
+        long = rows_of([len(value) > length for value in distinct])
+        raise DataValidationError(
+            f"{where}: longer than {length} characters at {describe_rows(long, values, row_offset)}"
+        )
+    if rule is not None and not all(rule.fullmatch(value) for value in distinct):
+        raise refuse(
+            rows_of([rule.fullmatch(value) is None for value in distinct]), "invalid turbine id(s)", TURBINE_ID_RULE
+        )
+    return pd.Series(distinct[codes], index=values.index, dtype=object)
 
 
 def _numeric(values: pd.Series, decimal: str = ".") -> tuple[pd.Series, pd.Series]:
@@ -281,5 +299,14 @@ def map_columns(batch: pd.DataFrame, column_map: dict[str, str | None]) -> pd.Da
 
 
 def with_turbine(batch: pd.DataFrame, turbine: str) -> pd.DataFrame:
-    """Node: rows of a file without a turbine_id column belong to one turbine."""
+    """Node: rows of a file without a turbine_id column belong to one turbine (`ingest --turbine`,
+    else the default turbine), which is refused unless it is a turbine id, whatever the file holds."""
+    check_turbine_id(turbine, "--turbine")
     return batch if TURBINE in batch.columns else batch.assign(**{TURBINE: turbine})
+
+
+def check_turbine_id(turbine: str, what: str) -> str:
+    """A turbine id given as an option, checked by the config's rule (a usage error, exit 2)."""
+    if TURBINE_ID.fullmatch(turbine) is None:
+        raise QueryError(f"{what} {turbine!r} is not a turbine id; {TURBINE_ID_RULE}")
+    return turbine

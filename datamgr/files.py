@@ -10,8 +10,9 @@ from __future__ import annotations
 import csv
 import os
 import re
+import stat
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -54,11 +55,7 @@ def open_input(path: Path, *, delimiter: str | None = None, decimal: str | None 
         raise InputFileError(f"{path}: no such file")
     if path.is_dir():
         raise InputFileError(f"{path}: is a directory, not a file; name a {READABLE} file")
-    try:
-        with path.open("rb") as handle:
-            head = handle.read(4)
-    except OSError as exc:
-        raise InputFileError(f"{path}: cannot read: {exc.strerror}") from None
+    head = _head(path)
     if not head:
         raise InputFileError(f"{path}: the file is empty")
     suffix = path.suffix.lower()
@@ -68,6 +65,44 @@ def open_input(path: Path, *, delimiter: str | None = None, decimal: str | None 
         chosen_delimiter, chosen_decimal = sniff_csv(path, delimiter, decimal)
         return InputFile(path, "csv", None, chosen_delimiter, chosen_decimal)
     raise InputFileError(f"{path}: not a Parquet or CSV file; datamgr reads {READABLE} files")
+
+
+# What a path may be instead of a regular file; open() of a named pipe would wait for a writer.
+NOT_REGULAR = (
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+def _head(path: Path) -> bytes:
+    """The file's first 4 bytes, once it is known to be a regular file.
+
+    Checked before it is opened (a socket cannot be), then opened without blocking and checked
+    again on the descriptor: a named pipe, socket or device is refused at once, even one put in
+    the file's place between the two.
+    """
+    try:
+        check_regular(path, os.stat(path).st_mode)
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise InputFileError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        check_regular(path, os.fstat(descriptor).st_mode)
+        return os.read(descriptor, 4)
+    except OSError as exc:
+        raise InputFileError(f"{path}: cannot read: {exc.strerror}") from None
+    finally:
+        os.close(descriptor)
+
+
+def check_regular(path: Path, mode: int) -> None:
+    """Refuse a named pipe, socket or device: datamgr reads files it can read to their end."""
+    if stat.S_ISREG(mode):
+        return
+    kind = next((name for test, name in NOT_REGULAR if test(mode)), "not a regular file")
+    raise InputFileError(f"{path}: is {kind}, not a regular file; name a {READABLE} file")
 
 
 def _looks_like_text(path: Path) -> bool:
@@ -80,9 +115,20 @@ def _parquet_rows(path: Path) -> int:
     import pyarrow.parquet as pq
 
     try:
-        return int(pq.ParquetFile(path).metadata.num_rows)
+        parquet = pq.ParquetFile(path)
     except (pa.ArrowException, OSError) as exc:
         raise InputFileError(f"{path}: not a readable Parquet file ({_first_line(exc)})") from None
+    _refuse_twice(path, parquet.schema_arrow.names, "in the file")
+    return int(parquet.metadata.num_rows)
+
+
+def _refuse_twice(path: Path, names: list[str], where: str) -> None:
+    """A column named twice: which of the two is meant cannot be told, so the file is refused."""
+    seen: set[str] = set()
+    for name in names:
+        if name in seen and name:
+            raise DataValidationError(f"{path}: column {name} appears twice {where}; keep one")
+        seen.add(name)
 
 
 def sniff_csv(path: Path, delimiter: str | None, decimal: str | None) -> tuple[str, str]:
@@ -158,6 +204,9 @@ def read_batches(source: InputFile, batch_rows: int | None = None) -> Iterator[p
             yield frame
     except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:
         kind = "Parquet" if source.kind == "parquet" else "CSV"
+        not_utf8 = _csv_not_utf8(source, str(exc)) if kind == "CSV" and "UTF8" in str(exc) else None
+        if not_utf8 is not None:
+            raise not_utf8 from None
         raise InputFileError(f"{source.path}: cannot read it as {kind}: {_first_line(exc)}") from None
     if tail is not None:
         if rows and tail.endswith_empty_field:
@@ -174,8 +223,9 @@ def read_batches(source: InputFile, batch_rows: int | None = None) -> Iterator[p
 
 
 def _fingerprint(path: Path) -> tuple[int, int]:
-    stat = os.stat(path)
-    return stat.st_size, stat.st_mtime_ns
+    status = os.stat(path)
+    check_regular(path, status.st_mode)
+    return status.st_size, status.st_mtime_ns
 
 
 @dataclass(frozen=True)
@@ -208,6 +258,7 @@ def _parquet_batches(source: InputFile, batch_rows: int) -> Iterator[pd.DataFram
     produced = False
     for batch in parquet.iter_batches(batch_size=batch_rows):
         _check_timestamp_range(batch, source.path, offset)
+        batch = _as_text(batch, source.path, offset)
         offset += batch.num_rows
         produced = True
         yield batch.to_pandas(ignore_metadata=True)
@@ -233,6 +284,83 @@ def _check_timestamp_range(batch: pa.RecordBatch, path: Path, offset: int) -> No
             shown = [str(value) for value in column.take(pa.array(positions)).to_pylist()]
             rows = describe_positions(positions, shown, count, offset)
             raise DataValidationError(out_of_range_message(f"{path}: column {name}", count, rows))
+
+
+def _as_text(batch: pa.RecordBatch, path: Path, offset: int) -> pa.RecordBatch:
+    """Text and binary columns as valid UTF-8 text, checked while they are Arrow values: a value that
+    is not UTF-8 refuses the file with its rows (pandas would fail on it with no row named)."""
+    import pyarrow as pa
+
+    columns = list(batch.columns)
+    cast = False
+    for position, (name, column) in enumerate(zip(batch.schema.names, columns, strict=True)):
+        binary = pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type)
+        kind = column.type.value_type if pa.types.is_dictionary(column.type) else column.type
+        if not (binary or pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+            continue
+        try:
+            if binary:
+                text = pa.large_string() if pa.types.is_large_binary(column.type) else pa.string()
+                columns[position], cast = column.cast(text), True
+            else:
+                column.validate(full=True)
+        except pa.ArrowInvalid:
+            values = column.dictionary_decode() if pa.types.is_dictionary(column.type) else column
+            found = _not_utf8(path, name, values.cast(pa.large_binary()).to_pylist(), offset)
+            raise found or DataValidationError(
+                f"{path}: column {name}: not UTF-8 text; save the file as UTF-8"
+            ) from None
+    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names) if cast else batch
+
+
+def _not_utf8(path: Path, name: str, raw: Iterable[bytes | None], offset: int) -> DataValidationError | None:
+    """The error naming the rows of a column whose bytes are not UTF-8 text (None if there are none)."""
+    bad: list[int] = []
+    shown: list[bytes] = []
+    for row, value in enumerate(raw):
+        if value is not None and not _is_utf8(value):
+            bad.append(row)
+            if len(shown) < 3:
+                shown.append(value)
+    if not bad:
+        return None
+    return DataValidationError(
+        f"{path}: column {name}: {len(bad)} value(s) are not UTF-8 text at "
+        f"{describe_positions(bad[:3], shown, len(bad), offset)}; save the file as UTF-8"
+    )
+
+
+def _csv_not_utf8(source: InputFile, arrow_message: str) -> DataValidationError | None:
+    """Arrow names only the column (by number) of a CSV value that is not UTF-8: the file is read
+    again to name the rows. None when they cannot be told (the caller then says what Arrow said)."""
+    names = _header(source)
+    number = re.search(r"column #(\d+)", arrow_message)
+    chosen = [int(number[1])] if number and int(number[1]) < len(names) else range(len(names))
+    for column in chosen:
+        try:
+            with source.path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
+                records = (record for record in csv.reader(handle, delimiter=source.delimiter) if record)
+                next(records, None)
+                raw = (_raw_field(record, column) for record in records)
+                found = _not_utf8(source.path, names[column], raw, 0)
+        except csv.Error:
+            return None
+        if found is not None:
+            return found
+    return None
+
+
+def _raw_field(record: list[str], column: int) -> bytes | None:
+    """A CSV field as the bytes the file holds (read with surrogateescape)."""
+    return record[column].encode("utf-8", "surrogateescape") if column < len(record) else None
+
+
+def _is_utf8(value: bytes) -> bool:
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _csv_batches(source: InputFile, batch_rows: int) -> Iterator[pd.DataFrame]:
@@ -291,11 +419,7 @@ def _has_rows(path: Path) -> bool:
 def _header(source: InputFile) -> list[str]:
     with source.path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
         names = [name.strip() for name in next(csv.reader(handle, delimiter=source.delimiter), [])]
-    seen: set[str] = set()
-    for name in names:
-        if name in seen and name:
-            raise DataValidationError(f"{source.path}: column {name} appears twice in the header; keep one")
-        seen.add(name)
+    _refuse_twice(source.path, names, "in the header")
     return names
 
 

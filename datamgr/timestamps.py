@@ -30,7 +30,11 @@ def zone(name: str) -> ZoneInfo:
 
 
 def parse_instant(value: str | datetime, *, naive_zone: str = "UTC", what: str = "timestamp") -> datetime:
-    """Parse one ISO 8601 timestamp (from an option or the config) into an aware UTC datetime."""
+    """Parse one ISO 8601 timestamp (from an option or the config) into an aware UTC datetime.
+
+    A naive time is read in naive_zone, and refused when that zone skips it or has it twice (a
+    DST change), as ingest refuses such rows of a file: which instant is meant cannot be told.
+    """
     if isinstance(value, datetime):
         parsed = value
     else:
@@ -40,8 +44,32 @@ def parse_instant(value: str | datetime, *, naive_zone: str = "UTC", what: str =
         except ValueError:
             raise QueryError(f"{what} {value!r} is not a valid timestamp; use ISO 8601 such as {EXAMPLE}") from None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=zone(naive_zone))
+        shown = value if isinstance(value, str) else value.isoformat(sep=" ")
+        parsed = _local_instant(parsed, naive_zone, f"{what} {shown!r}")
     return parsed.astimezone(UTC)
+
+
+def _local_instant(naive: datetime, naive_zone: str, what: str) -> datetime:
+    """A naive time in naive_zone, when it names exactly one instant there; `what` names the value."""
+    local = zone(naive_zone)
+    first, second = naive.replace(tzinfo=local, fold=0), naive.replace(tzinfo=local, fold=1)
+    before, after = first.utcoffset(), second.utcoffset()
+    if before == after:
+        return first
+    if first.astimezone(UTC).astimezone(local).replace(tzinfo=None) != naive:
+        raise QueryError(
+            f"{what} does not exist in {naive_zone} (the clocks skip it when they change); "
+            f"give a time that exists there, or one with a UTC offset"
+        )
+    raise QueryError(
+        f"{what} is ambiguous in {naive_zone} (the clocks show it twice, at {_offset(first)} and "
+        f"{_offset(second)}); add the UTC offset you mean, such as '{naive.isoformat()}{_offset(first)}'"
+    )
+
+
+def _offset(moment: datetime) -> str:
+    """A datetime's UTC offset as ISO 8601 writes it: +02:00."""
+    return moment.isoformat()[-6:]
 
 
 # A timestamp in a file: a date and hours:minutes at least, optional seconds (and fraction), and an

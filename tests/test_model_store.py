@@ -31,7 +31,7 @@ def test_a_saved_model_loads_and_predicts_the_same(tmp_path: Path) -> None:
 
 
 def test_an_artifact_holding_a_foreign_type_is_refused(tmp_path: Path) -> None:
-    """Skipping skops' default list leaves the decision to TRUSTED_MODULE_PREFIXES: a type outside it
+    """Skipping skops' default list leaves the decision to TRUSTED_TYPES: a type outside it
     is still refused, before anything is built from the file."""
     model = fitted()
     model.datamgr_note = Fraction(1, 3)  # an attribute of a type no model needs
