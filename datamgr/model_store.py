@@ -7,15 +7,14 @@ import hashlib
 import io
 import json
 import logging
-import os
 import stat
 import sys
 import zipfile
-from contextlib import suppress
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from datamgr.atomic import replace_atomically
 from datamgr.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -154,7 +153,7 @@ def warn_if_others_can_write(path: Path, what: str) -> None:
 
 
 def save_model(model: Any, path: Path) -> str:
-    """Write the model atomically (temporary file, fsync, rename) and return its sha256.
+    """Write the model through atomic.replace_atomically (temporary file, fsync, rename) and return its sha256.
 
     path is models_dir / name. The artifact is writable by its owner alone. A failure (a full
     disk, a folder that cannot be written) leaves no temporary file and is one ModelError naming
@@ -162,34 +161,13 @@ def save_model(model: Any, path: Path) -> str:
     """
     data = _skops_io().dumps(model)
     folder = path.parent
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         folder.mkdir(parents=True, exist_ok=True, mode=0o755)
-        temporary.unlink(missing_ok=True)  # left by a killed process that had this pid
-        with open(temporary, "xb", opener=lambda file, flags: os.open(file, flags, 0o644)) as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        temporary.replace(path)
-    except BaseException as exc:
-        with suppress(OSError):
-            temporary.unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise ModelError(cannot_write(folder, path.name, exc)) from None
-        raise
-    with suppress(OSError):  # the artifact is in place; only its durability across a crash is at stake
-        _sync_folder(folder)
+        replace_atomically(path, lambda temporary: temporary.write_bytes(data), mode=0o644)
+    except OSError as exc:
+        raise ModelError(cannot_write(folder, path.name, exc)) from None
     warn_if_others_can_write(folder, f"models folder {folder} (training_pipeline.models_dir)")
     return hashlib.sha256(data).hexdigest()
-
-
-def _sync_folder(folder: Path) -> None:
-    """Make the rename itself durable (a crash right after it keeps the new name)."""
-    descriptor = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 NO_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}

@@ -20,6 +20,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TypeAlias
 
+from datamgr.atomic import replace_atomically
 from datamgr.errors import InputFileError, QueryError
 from datamgr.rows import Rows, arrow_to_rows, displayed, frame_to_rows, rows_to_frame
 
@@ -205,59 +206,21 @@ def write_text(path: Path, text: str) -> None:
 
 
 def write_atomically(path: Path, write: Callable[[Path], object]) -> None:
-    """The one writer of every output file: `write` fills a new temporary file in the same folder,
-    which is fsynced and renamed over the target, so that a reader, a full disk or a crash never
-    leaves half a file under its name, and a failure leaves the old file as it was and no stray file.
+    """Every output file goes through atomic.replace_atomically: a reader, a full disk or a crash never
+    leaves half a file under its name, and a failure leaves the old file and no stray file.
 
-    The folders are made first. An existing file keeps its permissions. A symbolic link is refused
-    (rename would not follow it, but the user meant what it points to); a device or a pipe, which
-    cannot be renamed over, is written in place.
+    The folders are made first. A symbolic link is refused; a device or a pipe, which cannot be
+    renamed over, is written in place.
     """
-    import tempfile
-
     refuse_unsafe_target(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.exists() and not path.is_file():
             write(path)
             return
-        handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)  # O_EXCL
-        os.close(handle)
-        temporary = Path(name)
-        try:
-            write(temporary)
-            with temporary.open("rb") as written:
-                os.fsync(written.fileno())
-            if path.is_file():
-                shutil.copymode(path, temporary)
-            else:
-                temporary.chmod(0o666 & ~_umask())
-            temporary.replace(path)
-        finally:
-            temporary.unlink(missing_ok=True)
-        _sync_folder(path.parent)
+        replace_atomically(path, write)
     except OSError as exc:
         raise InputFileError(f"--output {path}: cannot write: {exc.strerror or exc}") from None
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _sync_folder(folder: Path) -> None:
-    """Make the rename itself durable (the folder's entry), where the platform allows it."""
-    try:
-        descriptor = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        pass
-    finally:
-        os.close(descriptor)
 
 
 def _is_arrow(data: object) -> bool:

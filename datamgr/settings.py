@@ -245,7 +245,7 @@ class Settings(BaseSettings):
     def _turbine_ids(cls, value: dict[str, TurbineSettings]) -> dict[str, TurbineSettings]:
         import re
 
-        bad = [key for key in value if not re.match(TURBINE_ID_PATTERN, key)]
+        bad = [key for key in value if not re.fullmatch(TURBINE_ID_PATTERN, key)]
         if bad:
             raise ValueError(f"turbine id {bad[0]!r} must be 1-64 letters, digits, '_', '.' or '-'")
         return value
