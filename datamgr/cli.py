@@ -273,11 +273,12 @@ def train(
 ) -> None:
     """Fit a power model per turbine on a time range, evaluate each on the range's last part, register them.
 
-    Prints each model's holdout MAE, RMSE and R² beside its binned power-curve baseline. Models
-    are saved with skops under training_pipeline.models_dir and recorded in model_runs with their
-    turbine. A turbine whose newest model was trained on the same range and the same data
-    (digest), with the same estimator and parameters, is up to date: nothing is trained for it
-    (unless --force) and its metrics are printed. A turbine without enough rows in the range is
+    Prints each model's holdout MAE, RMSE and R² beside its binned power-curve baseline (under
+    --quiet only with --format, so that a good cron run prints nothing). Models are saved with
+    skops under training_pipeline.models_dir and recorded in model_runs with their turbine. A
+    turbine whose newest model was trained on the same range and the same data (digest), with
+    the same estimator and parameters, is up to date: nothing is trained for it (unless --force)
+    and its metrics are printed. A turbine without enough rows in the range is
     skipped with a WARNING.
 
     Example:
