@@ -246,6 +246,22 @@ def cli() -> Invoke:
 
 
 @pytest.fixture
+def store(project: Project, cli: Invoke) -> Project:
+    """A database holding two rows and one quarantined row, so that every table has something to keep
+    (what a refused input must leave as it was)."""
+    assert cli("init-db", "--no-history").exit_code == 0
+    seed = project.root / "seed.csv"
+    seed.write_text(
+        "Timestamps,WindSpeed,Power\n2030-01-01 00:00:00,7.5,1200\n2030-01-01 00:10:00,8.5,1300\n"
+        "2030-01-01 00:20:00,-4,1\n"
+    )
+    outcome = cli("ingest", seed)
+    assert outcome.exit_code == 0, outcome.stderr
+    assert (project.rows(), project.rows("quarantine")) == (2, 1)
+    return project
+
+
+@pytest.fixture
 def initialized(project: Project, cli: Invoke) -> Project:
     outcome = cli("init-db")
     assert outcome.exit_code == 0, outcome.stderr

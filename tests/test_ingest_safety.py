@@ -23,19 +23,6 @@ NEEDS = (
 )
 RANGE = "outside the range datamgr can store (1677-09-21 to 2262-04-11)"
 STILL = "(is the file still being written?)"
-SEED = "Timestamps,WindSpeed,Power\n2030-01-01 00:00:00,7.5,1200\n2030-01-01 00:10:00,8.5,1300\n"
-
-
-@pytest.fixture
-def store(project: Project, cli: Invoke) -> Project:
-    """A database holding two rows and one quarantined row, so that every table has something to keep."""
-    assert cli("init-db", "--no-history").exit_code == 0
-    seed = project.root / "seed.csv"
-    seed.write_text(SEED + "2030-01-01 00:20:00,-4,1\n")
-    outcome = cli("ingest", seed)
-    assert outcome.exit_code == 0, outcome.stderr
-    assert (project.rows(), project.rows("quarantine")) == (2, 1)
-    return project
 
 
 def stored(project: Project, columns: str = '"WindSpeed", "Power"') -> list[tuple[object, ...]]:

@@ -19,21 +19,6 @@ from tests.conftest import Invoke, Project
 from tests.test_smoke import DATAMGR
 
 RULE = "a turbine id is 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit"
-SEED = "turbine_id,Timestamps,WindSpeed,Power\nT01,2030-01-01 00:00:00,7.5,1200\nT01,2030-01-01 00:10:00,8.5,1300\n"
-
-
-@pytest.fixture
-def store(project: Project, cli: Invoke) -> Project:
-    """A database holding two rows and one quarantined row, so that every table has something to keep."""
-    assert cli("init-db", "--no-history").exit_code == 0
-    seed = project.root / "seed.csv"
-    seed.write_text(SEED + "T01,2030-01-01 00:20:00,-4,1\n")
-    outcome = cli("ingest", seed)
-    assert outcome.exit_code == 0, outcome.stderr
-    assert (project.rows(), project.rows("quarantine")) == (2, 1)
-    return project
-
-
 Make = Callable[[Path], object]
 
 
